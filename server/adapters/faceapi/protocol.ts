@@ -1,0 +1,28 @@
+// Messages exchanged between the detector pool and its face-api worker threads.
+
+export interface InitMessage {
+  modelDir: string;
+  wasmDir: string;
+}
+
+export interface DetectRequest {
+  id: number;
+  pixels: ArrayBuffer;
+  width: number;
+  height: number;
+  minScore: number;
+  maxResults: number;
+}
+
+export interface WorkerFace {
+  score: number;
+  box: [number, number, number, number];
+  /** 68 points flattened as x0, y0, x1, y1, ... */
+  landmarks: number[];
+}
+
+export type WorkerReply =
+  | { type: 'ready'; backend: string; version: string }
+  | { type: 'result'; id: number; faces: WorkerFace[] }
+  | { type: 'error'; id: number; message: string }
+  | { type: 'fatal'; message: string };

@@ -1,0 +1,118 @@
+// Composition root: builds every adapter and service from the parsed configuration, once.
+import { readFileSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.ts';
+import { loadModel, templatePoints, type LoadedModel } from './model/card.ts';
+import { SharpDecoder } from './adapters/sharp-decoder.ts';
+import { FaceApiDetector } from './adapters/faceapi/detector.ts';
+import { OnnxEmbedder } from './adapters/onnx-embedder.ts';
+import { FacePipeline } from './services/face-pipeline.ts';
+import { HealthCheck } from './services/health.ts';
+import type { NamedThreshold } from './services/verify.ts';
+import { buildApp } from './http/app.ts';
+
+const require = createRequire(import.meta.url);
+
+export interface Runtime {
+  config: Config;
+  model: LoadedModel;
+  pipeline: FacePipeline;
+  detector: FaceApiDetector;
+  embedder: OnnxEmbedder;
+  close(): Promise<void>;
+}
+
+function packageVersion(name: string): string {
+  try {
+    return require(`${name}/package.json`).version as string;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The face pipeline alone (used by the server, the CLI tools and the LFW evaluation alike). */
+export async function buildRuntime(config: Config, log: (msg: string) => void = () => undefined): Promise<Runtime> {
+  const model = loadModel(config.modelPath);
+  const detector = new FaceApiDetector(config.detectWorkers);
+  const embedder = await OnnxEmbedder.create(model, { device: config.device, threads: config.embedThreads, log });
+  await detector.ready();
+  const { card } = model;
+  const pipeline = new FacePipeline(
+    new SharpDecoder({ maxImageBytes: config.maxImageBytes, maxPixels: config.maxPixels }),
+    detector,
+    embedder,
+    { template: templatePoints(card), width: card.alignment.size[0], height: card.alignment.size[1] },
+    { detectMaxSide: config.detectMaxSide, minDetectionScore: config.minDetectionScore, minFaceSize: config.minFaceSize },
+  );
+  return {
+    config, model, pipeline, detector, embedder,
+    async close() {
+      await detector.close();
+      await embedder.close();
+    },
+  };
+}
+
+/** The bundled photo the health check runs on: face-api's own demo image, shipped in its npm package. */
+export function selfTestPhoto(): { bytes: Buffer; path: string } {
+  const path = join(dirname(require.resolve('@vladmandic/face-api/package.json')), 'demo', 'sample1.jpg');
+  if (!existsSync(path)) throw new Error(`self-test photo missing: ${path} (reinstall @vladmandic/face-api)`);
+  return { bytes: readFileSync(path), path };
+}
+
+export function thresholdsOf(model: LoadedModel): Record<string, NamedThreshold> {
+  return Object.fromEntries(
+    Object.entries(model.card.similarity.thresholds).map(([name, t]) => [name, { name, ...t }]),
+  );
+}
+
+export async function buildServer(config: Config, opts: { logger?: boolean | object; log?: (m: string) => void } = {}): Promise<{ app: FastifyInstance; runtime: Runtime }> {
+  const runtime = await buildRuntime(config, opts.log);
+  const { model, pipeline, embedder, detector } = runtime;
+  const thresholds = thresholdsOf(model);
+  if (!thresholds.default) {
+    throw new Error(`model card ${model.cardPath} has no similarity.thresholds.default; calibrate it with npm run eval:lfw -- --write-card`);
+  }
+  const photo = selfTestPhoto();
+  const health = await HealthCheck.create(pipeline, photo.bytes, 'face-api demo/sample1.jpg');
+  const versions = {
+    irface: (require('../package.json') as { version: string }).version,
+    node: process.versions.node,
+    onnxruntime: packageVersion('onnxruntime-node'),
+    face_api: packageVersion('@vladmandic/face-api'),
+    sharp: packageVersion('sharp'),
+  };
+  const { card } = model;
+  const app = await buildApp({
+    config,
+    logger: opts.logger,
+    pipeline,
+    limits: { maxImageBytes: config.maxImageBytes, maxImagesPerRequest: config.maxImagesPerRequest },
+    thresholds,
+    health,
+    status: () => ({
+      model: {
+        id: card.id,
+        embedding_dim: card.output.dim,
+        input: { width: card.input.width, height: card.input.height, normalization: card.input.normalization },
+        alignment: card.alignment,
+        test_time_augmentation: card.test_time_augmentation,
+        thresholds: card.similarity.thresholds,
+        evaluation: card.evaluation,
+        provenance: card.provenance,
+        sha256: card.sha256,
+      },
+      device: embedder.device,
+      detector: { name: detector.name, workers: config.detectWorkers, queued: detector.queued, face_api: detector.version },
+      limits: {
+        max_image_bytes: config.maxImageBytes, max_request_bytes: config.maxRequestBytes,
+        max_images_per_request: config.maxImagesPerRequest, max_pixels: config.maxPixels, detect_max_side: config.detectMaxSide,
+      },
+      versions,
+    }),
+  });
+  app.addHook('onClose', async () => runtime.close());
+  return { app, runtime };
+}

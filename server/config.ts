@@ -1,0 +1,94 @@
+// Parses and validates the server configuration from environment variables, once, at start-up.
+import { availableParallelism } from 'node:os';
+import { resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const DEFAULT_MODEL = resolve(PROJECT_ROOT, 'models/dlib-resnet-port.onnx');
+
+export type Device = 'cpu' | 'cuda';
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  device: Device;
+  modelPath: string;
+  /** Worker threads running face detection (each holds its own wasm runtime). */
+  detectWorkers: number;
+  /** onnxruntime intra-op threads for the embedder. */
+  embedThreads: number;
+  maxImageBytes: number;
+  maxRequestBytes: number;
+  maxImagesPerRequest: number;
+  maxPixels: number;
+  /** Images are downscaled so their longer side is at most this before detection. */
+  detectMaxSide: number;
+  minDetectionScore: number;
+  /** Faces whose box is smaller than this many pixels (original image) are ignored. */
+  minFaceSize: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, key: string, def: number, min: number, max: number, bad: string[]): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return def;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < min || v > max) {
+    bad.push(`${key}=${JSON.stringify(raw)} (expected an integer from ${min} to ${max})`);
+    return def;
+  }
+  return v;
+}
+
+function num(env: Env, key: string, def: number, min: number, max: number, bad: string[]): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return def;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < min || v > max) {
+    bad.push(`${key}=${JSON.stringify(raw)} (expected a number from ${min} to ${max})`);
+    return def;
+  }
+  return v;
+}
+
+function oneOf<T extends string>(env: Env, key: string, def: T, choices: readonly T[], bad: string[]): T {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return def;
+  if (!(choices as readonly string[]).includes(raw)) {
+    bad.push(`${key}=${JSON.stringify(raw)} (expected one of ${choices.join(', ')})`);
+    return def;
+  }
+  return raw as T;
+}
+
+/** Builds the configuration; throws ConfigError listing every invalid variable at once. */
+export function parseConfig(env: Env = process.env): Config {
+  const bad: string[] = [];
+  const cpus = availableParallelism();
+  const host = env.IRFACE_HOST || '127.0.0.1';
+  if (!/^[A-Za-z0-9.:_-]+$/.test(host)) bad.push(`IRFACE_HOST=${JSON.stringify(host)} (expected a host name or IP address)`);
+  const config: Config = {
+    host,
+    port: int(env, 'IRFACE_PORT', 8080, 0, 65535, bad),
+    dataDir: resolve(env.IRFACE_DATA_DIR || 'data'),
+    device: oneOf(env, 'IRFACE_DEVICE', 'cpu', ['cpu', 'cuda'] as const, bad),
+    modelPath: resolve(env.IRFACE_MODEL || DEFAULT_MODEL),
+    detectWorkers: int(env, 'IRFACE_DETECT_WORKERS', Math.max(1, Math.min(2, cpus)), 1, 64, bad),
+    embedThreads: int(env, 'IRFACE_EMBED_THREADS', Math.max(1, Math.min(4, cpus)), 1, 64, bad),
+    maxImageBytes: int(env, 'IRFACE_MAX_IMAGE_BYTES', 10 * 1024 * 1024, 1024, 200 * 1024 * 1024, bad),
+    maxRequestBytes: int(env, 'IRFACE_MAX_REQUEST_BYTES', 40 * 1024 * 1024, 1024, 1024 * 1024 * 1024, bad),
+    maxImagesPerRequest: int(env, 'IRFACE_MAX_IMAGES_PER_REQUEST', 16, 1, 1000, bad),
+    maxPixels: int(env, 'IRFACE_MAX_PIXELS', 40_000_000, 1, 500_000_000, bad),
+    detectMaxSide: int(env, 'IRFACE_DETECT_MAX_SIDE', 640, 64, 4096, bad),
+    minDetectionScore: num(env, 'IRFACE_MIN_DETECTION_SCORE', 0.3, 0, 1, bad),
+    minFaceSize: int(env, 'IRFACE_MIN_FACE_SIZE', 20, 1, 10000, bad),
+    logLevel: oneOf(env, 'IRFACE_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'silent'] as const, bad),
+  };
+  if (bad.length > 0) throw new ConfigError(`invalid configuration:\n  ${bad.join('\n  ')}`);
+  return config;
+}

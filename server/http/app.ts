@@ -1,0 +1,69 @@
+// Builds the Fastify application: parsers, limits, the one error handler and the routes.
+import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
+import multipart from '@fastify/multipart';
+import { ApiError } from '../errors.ts';
+import type { Config } from '../config.ts';
+import { pipelineRoutes, type PipelineRouteDeps } from './routes/pipeline.ts';
+import { systemRoutes, type SystemRouteDeps } from './routes/system.ts';
+
+export type AppDeps = PipelineRouteDeps & SystemRouteDeps & { config: Config; logger?: boolean | object };
+
+/** Maps framework errors to stable API codes; anything unexpected becomes a generic 500. */
+function toApiError(err: FastifyError & { code?: string }): ApiError | null {
+  if (err instanceof ApiError) return err;
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError('payload_too_large', 'the request body is larger than the server accepts');
+    case 'FST_REQ_FILE_TOO_LARGE':
+      return new ApiError('image_too_large', 'an uploaded file is larger than the per-image limit');
+    case 'FST_FILES_LIMIT':
+    case 'FST_PARTS_LIMIT':
+      return new ApiError('too_many_images', 'the request has more files or parts than allowed');
+    case 'FST_FIELDS_LIMIT':
+      return new ApiError('invalid_request', 'the request has more form fields than allowed');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+      return new ApiError('unsupported_media_type', 'send multipart/form-data or application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ApiError('invalid_request', 'the JSON body is empty');
+  }
+  if (err.validation) {
+    return new ApiError('invalid_request', `${err.validationContext ?? 'request'} ${err.validation[0]?.instancePath ?? ''} ${err.validation[0]?.message ?? 'is invalid'}`.replace(/\s+/g, ' ').trim());
+  }
+  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+    if (err.statusCode === 413) return new ApiError('payload_too_large', 'the request body is larger than the server accepts');
+    if (err.statusCode === 415) return new ApiError('unsupported_media_type', 'send multipart/form-data or application/json');
+    return new ApiError('invalid_request', err.message);
+  }
+  return null;
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config } = deps;
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: config.maxRequestBytes,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
+  });
+  await app.register(multipart, {
+    limits: {
+      fileSize: config.maxImageBytes,
+      files: config.maxImagesPerRequest,
+      fields: 20,
+      fieldSize: 64 * 1024,
+      parts: config.maxImagesPerRequest + 20,
+    },
+  });
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const api = toApiError(err);
+    if (api) return reply.status(api.status).send(api.toBody());
+    req.log.error({ err }, 'unhandled error');
+    return reply.status(500).send(new ApiError('internal_error', 'internal error; see the server log').toBody());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.status(404).send(new ApiError('not_found', `no route ${req.method} ${req.url.split('?')[0]}`).toBody());
+  });
+  await app.register(systemRoutes(deps));
+  await app.register(pipelineRoutes(deps));
+  return app;
+}

@@ -1,0 +1,78 @@
+// Routes for stateless face operations: detect, embed and 1:1 verify.
+import type { FastifyPluginAsync } from 'fastify';
+import type { FacePipeline } from '../../services/face-pipeline.ts';
+import { namedPoints, roundBox } from '../../services/face-pipeline.ts';
+import { verifyPair, type NamedThreshold } from '../../services/verify.ts';
+import { readImages, single, type ImageLimits } from '../images.ts';
+import { ApiError } from '../../errors.ts';
+
+export interface PipelineRouteDeps {
+  pipeline: FacePipeline;
+  limits: ImageLimits;
+  thresholds: Record<string, NamedThreshold>;
+}
+
+const detectQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    min_score: { type: 'number', minimum: 0, maximum: 1, description: 'minimum detection score (default from config)' },
+    max_faces: { type: 'integer', minimum: 1, maximum: 100, description: 'keep only the N largest faces' },
+  },
+} as const;
+
+const verifyQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    min_score: detectQuery.properties.min_score,
+    threshold: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,40}$', description: 'named threshold from the model card (default "default")' },
+  },
+} as const;
+
+interface DetectQuery { min_score?: number; max_faces?: number }
+interface VerifyQuery { min_score?: number; threshold?: string }
+
+export const pipelineRoutes = (deps: PipelineRouteDeps): FastifyPluginAsync => async (app) => {
+  const { pipeline, limits } = deps;
+
+  app.post<{ Querystring: DetectQuery }>('/v1/detect', { schema: { querystring: detectQuery } }, async (req) => {
+    const bytes = single(await readImages(req, ['image'], limits), 'image');
+    const { decoded, faces } = await pipeline.analyze(bytes, { minScore: req.query.min_score, maxFaces: req.query.max_faces });
+    return {
+      image: { width: decoded.image.width, height: decoded.image.height, format: decoded.format },
+      faces: faces.map((f) => ({ box: roundBox(f.box), score: round4(f.score), landmarks: namedPoints(f.points) })),
+    };
+  });
+
+  app.post<{ Querystring: DetectQuery }>('/v1/embed', { schema: { querystring: detectQuery } }, async (req) => {
+    const bytes = single(await readImages(req, ['image'], limits), 'image');
+    const { decoded, faces } = await pipeline.analyze(bytes, { minScore: req.query.min_score, maxFaces: req.query.max_faces });
+    const embedded = await pipeline.embed(decoded.image, faces);
+    return {
+      model: pipeline.modelId,
+      image: { width: decoded.image.width, height: decoded.image.height, format: decoded.format },
+      faces: embedded.map((f) => ({
+        box: roundBox(f.box),
+        score: round4(f.score),
+        landmarks: namedPoints(f.points),
+        embedding: Array.from(f.embedding, (v) => Math.round(v * 1e7) / 1e7),
+      })),
+    };
+  });
+
+  app.post<{ Querystring: VerifyQuery }>('/v1/verify', { schema: { querystring: verifyQuery } }, async (req) => {
+    const images = await readImages(req, ['image_a', 'image_b'], limits);
+    const name = req.query.threshold ?? 'default';
+    const threshold = deps.thresholds[name];
+    if (!threshold) {
+      throw new ApiError('invalid_request', `unknown threshold "${name}"; the model card has: ${Object.keys(deps.thresholds).join(', ')}`);
+    }
+    return verifyPair(pipeline, [
+      { name: 'image_a', bytes: single(images, 'image_a') },
+      { name: 'image_b', bytes: single(images, 'image_b') },
+    ], threshold, { minScore: req.query.min_score });
+  });
+};
+
+const round4 = (v: number) => Math.round(v * 1e4) / 1e4;
