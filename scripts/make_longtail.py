@@ -1,8 +1,8 @@
 """Make a controlled long-tail training subset of a folder-per-identity dataset (JSON and/or a symlink folder).
 
 Example (LFW View 1: only DevTrain people, so DevTest stays unseen):
-  python scripts/make_longtail.py --src /work/shared/datasets/lfw/images \
-      --people /work/shared/datasets/lfw/protocol/peopleDevTrain.txt \
+  python scripts/make_longtail.py --src ../shared/datasets/lfw/images \
+      --people ../shared/datasets/lfw/protocol/peopleDevTrain.txt \
       --json runs/longtail_devtrain.json --link-dir runs/longtail_devtrain
 """
 from __future__ import annotations

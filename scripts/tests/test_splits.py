@@ -11,7 +11,8 @@ from irface_ml.splits import (
     write_subset_symlinks,
 )
 
-LFW = Path(os.environ.get("IRFACE_LFW", "/work/shared/datasets/lfw"))
+# LFW sits in ../shared beside the checkout (CI lays a copy there too); IRFACE_LFW overrides.
+LFW = Path(os.environ.get("IRFACE_LFW", Path(__file__).resolve().parents[3] / "shared" / "datasets" / "lfw"))
 PROTOCOL = LFW / "protocol"
 
 

@@ -45,6 +45,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: config.maxRequestBytes,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
   });
+  // Only multipart and JSON bodies are accepted; Fastify's built-in text/plain parser would let text through.
+  app.removeContentTypeParser('text/plain');
   await app.register(multipart, {
     limits: {
       fileSize: config.maxImageBytes,

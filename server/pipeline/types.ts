@@ -14,6 +14,8 @@ export interface DetectedFace {
   box: Box;
   /** 68 landmarks (iBUG scheme) in the coordinates of the image passed to detect(). */
   landmarks: Point[];
+  /** Only from a reference detector run in descriptor mode (evaluations). */
+  descriptor?: Float32Array;
 }
 
 export interface DetectOptions {

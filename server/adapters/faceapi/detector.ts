@@ -29,7 +29,8 @@ interface Slot {
 function toFace(f: WorkerFace): DetectedFace {
   const landmarks = [];
   for (let i = 0; i < f.landmarks.length; i += 2) landmarks.push({ x: f.landmarks[i], y: f.landmarks[i + 1] });
-  return { score: f.score, box: { x: f.box[0], y: f.box[1], width: f.box[2], height: f.box[3] }, landmarks };
+  const face: DetectedFace = { score: f.score, box: { x: f.box[0], y: f.box[1], width: f.box[2], height: f.box[3] }, landmarks };
+  return f.descriptor ? { ...face, descriptor: Float32Array.from(f.descriptor) } : face;
 }
 
 export class FaceApiDetector implements Detector {
@@ -75,7 +76,10 @@ export class FaceApiDetector implements Detector {
           this.pump();
         }
       });
-      worker.on('error', (e) => reject(e));
+      worker.on('error', (e: Error) => {
+        process.stderr.write(`face-api worker error: ${e.message}\n`);
+        reject(e);
+      });
       worker.on('exit', (code) => this.onExit(slot, code));
     });
     slot.ready.catch(() => undefined); // surfaced through ready() and failing jobs
@@ -104,12 +108,24 @@ export class FaceApiDetector implements Detector {
   }
 
   detect(image: RgbImage, options: DetectOptions): Promise<DetectedFace[]> {
+    return this.submit(image, { minScore: options.minScore, maxResults: options.maxResults ?? 100 });
+  }
+
+  /**
+   * Reference mode for evaluations: face-api's own end-to-end result, i.e. its detections with its
+   * descriptors (withFaceDescriptors), or its descriptor of fixed regions when `regions` is given.
+   */
+  reference(image: RgbImage, minScore: number, regions?: [number, number, number, number][]): Promise<DetectedFace[]> {
+    return this.submit(image, { minScore, maxResults: 100, descriptors: true, regions });
+  }
+
+  private submit(image: RgbImage, options: Omit<DetectRequest, 'id' | 'pixels' | 'width' | 'height'>): Promise<DetectedFace[]> {
     if (this.closed) return Promise.reject(new Error('detector is closed'));
     // Copy into a fresh buffer that can be transferred to the worker without detaching the caller's.
     const pixels = image.data.slice().buffer as ArrayBuffer;
     return new Promise((resolve, reject) => {
       this.queue.push({
-        request: { pixels, width: image.width, height: image.height, minScore: options.minScore, maxResults: options.maxResults ?? 100 },
+        request: { pixels, width: image.width, height: image.height, ...options },
         resolve,
         reject,
       });

@@ -12,6 +12,10 @@ export interface DetectRequest {
   height: number;
   minScore: number;
   maxResults: number;
+  /** Reference mode: also run face-api's own descriptor (withFaceDescriptors) on each face. */
+  descriptors?: boolean;
+  /** Reference mode: skip detection and describe these [x, y, w, h] regions with face-api's descriptor. */
+  regions?: [number, number, number, number][];
 }
 
 export interface WorkerFace {
@@ -19,6 +23,7 @@ export interface WorkerFace {
   box: [number, number, number, number];
   /** 68 points flattened as x0, y0, x1, y1, ... */
   landmarks: number[];
+  descriptor?: number[];
 }
 
 export type WorkerReply =

@@ -17,25 +17,53 @@ async function init(msg: InitMessage) {
   await tf.ready();
   await faceapi.nets.ssdMobilenetv1.loadFromDisk(msg.modelDir);
   await faceapi.nets.faceLandmark68Net.loadFromDisk(msg.modelDir);
+  modelDir = msg.modelDir;
   return faceapi;
 }
 
+let modelDir = '';
+
 async function detect(faceapi: any, req: DetectRequest): Promise<WorkerFace[]> {
+  // face-api's own recognition net is loaded only when an evaluation asks for the reference row.
+  if ((req.descriptors || req.regions) && !faceapi.nets.faceRecognitionNet.isLoaded) {
+    await faceapi.nets.faceRecognitionNet.loadFromDisk(modelDir);
+  }
   const input = tf.tensor3d(new Uint8Array(req.pixels), [req.height, req.width, 3], 'int32');
   try {
+    if (req.regions) return await describeRegions(faceapi, input, req.regions);
     const options = new faceapi.SsdMobilenetv1Options({ minConfidence: req.minScore, maxResults: req.maxResults });
-    const found = await faceapi.detectAllFaces(input, options).withFaceLandmarks();
+    const task = faceapi.detectAllFaces(input, options).withFaceLandmarks();
+    const found = req.descriptors ? await task.withFaceDescriptors() : await task;
     return found.map((f: any) => {
       const b = f.detection.box;
       return {
         score: f.detection.score,
         box: [b.x, b.y, b.width, b.height],
         landmarks: f.landmarks.positions.flatMap((p: { x: number; y: number }) => [p.x, p.y]),
+        ...(f.descriptor ? { descriptor: Array.from(f.descriptor as Float32Array) } : {}),
       };
     });
   } finally {
     input.dispose();
   }
+}
+
+/** face-api's computeFaceDescriptor on fixed regions (its own resize and normalisation). */
+async function describeRegions(faceapi: any, input: tf.Tensor3D, regions: [number, number, number, number][]): Promise<WorkerFace[]> {
+  const out: WorkerFace[] = [];
+  for (const [x, y, w, h] of regions) {
+    const [H, W] = input.shape;
+    const x0 = Math.max(0, Math.round(x)), y0 = Math.max(0, Math.round(y));
+    const cw = Math.min(W - x0, Math.round(w)), ch = Math.min(H - y0, Math.round(h));
+    const crop = tf.slice(input, [y0, x0, 0], [ch, cw, 3]);
+    try {
+      const d = (await faceapi.computeFaceDescriptor(crop)) as Float32Array;
+      out.push({ score: 0, box: [x0, y0, cw, ch], landmarks: [], descriptor: Array.from(d) });
+    } finally {
+      crop.dispose();
+    }
+  }
+  return out;
 }
 
 init(workerData as InitMessage).then(

@@ -1,0 +1,81 @@
+// `npm run align-dataset -- <in> <out>`: aligned training crops made by the server's own pipeline.
+// <in> holds a folder per identity; <out> receives <identity>/<image>.png crops at the model card's size.
+import { readdirSync, mkdirSync, existsSync, writeFileSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join, resolve, parse as parsePath } from 'node:path';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { parseConfig } from '../server/config.ts';
+import { buildRuntime } from '../server/compose.ts';
+import type { Point } from '../server/pipeline/geometry.ts';
+import type { Box } from '../server/pipeline/types.ts';
+import { JsonlCache } from './lfw/cache.ts';
+import { chooseFace } from './lfw/choose.ts';
+import { mapLimit, progress } from './lfw/progress.ts';
+
+const { values: opts, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    people: { type: 'string' }, // optional list file (LFW people*.txt format or one name per line)
+    policy: { type: 'string', default: 'centre' }, // centre: plausible face nearest the centre (LFW); largest
+  },
+});
+
+interface DetRecord { w: number; h: number; faces: { score: number; box: Box; points: Point[] }[] }
+
+function readPeople(path: string): Set<string> {
+  const { readFileSync } = require('node:fs') as typeof import('node:fs');
+  return new Set(readFileSync(path, 'utf8').split('\n').map((l) => l.trim().split(/\s+/)[0]).filter((n) => n && !/^\d+$/.test(n)));
+}
+
+async function main() {
+  const [input, output] = positionals.map((p) => resolve(p));
+  if (!input || !output || !existsSync(input)) {
+    console.error('usage: npm run align-dataset -- <in: a folder per identity> <out> [--people FILE] [--policy centre|largest]');
+    process.exit(2);
+  }
+  const config = parseConfig();
+  const rt = await buildRuntime(config, (m) => console.error(m));
+  const { pipeline, model, detector } = rt;
+  const people = opts.people ? readPeople(opts.people) : null;
+  const jobs: { id: string; file: string }[] = [];
+  for (const id of readdirSync(input).sort()) {
+    if (people && !people.has(id)) continue;
+    if (!statSync(join(input, id)).isDirectory()) continue;
+    for (const file of readdirSync(join(input, id)).sort()) {
+      if (/\.(jpe?g|png|webp|gif)$/i.test(file)) jobs.push({ id, file });
+    }
+  }
+  mkdirSync(output, { recursive: true });
+  const detKey = `det-faceapi${detector.version}-s${config.minDetectionScore}-m${config.detectMaxSide}-f${config.minFaceSize}`;
+  const cache = new JsonlCache<DetRecord>(join(output, `.${detKey}.jsonl`));
+  let skipped = 0, written = 0;
+  const tick = progress('align', jobs.length);
+  await mapLimit(jobs, config.detectWorkers * 2, async ({ id, file }) => {
+    const key = `${id}/${file}`;
+    const target = join(output, id, `${parsePath(file).name}.png`);
+    tick();
+    if (existsSync(target)) { written++; return; }
+    const decoded = await pipeline.decode(await readFile(join(input, id, file)));
+    let det = cache.get(key);
+    if (!det) {
+      det = { w: decoded.image.width, h: decoded.image.height, faces: await pipeline.detect(decoded) };
+      cache.set(key, det);
+    }
+    const face = opts.policy === 'largest' ? det.faces[0] : chooseFace(det.faces, det.w, det.h);
+    if (!face) { skipped++; return; }
+    const [aligned] = await pipeline.embed(decoded.image, [face]);
+    mkdirSync(join(output, id), { recursive: true });
+    const { crop } = aligned;
+    await sharp(crop.data, { raw: { width: crop.width, height: crop.height, channels: 3 } }).png().toFile(target);
+    written++;
+  });
+  writeFileSync(join(output, 'ALIGNMENT.json'), JSON.stringify({
+    model: model.card.id, alignment: model.card.alignment, policy: opts.policy, source: input,
+    images: jobs.length, crops: written, no_face: skipped,
+  }, null, 2) + '\n');
+  console.error(`aligned ${written} of ${jobs.length} images (${skipped} without a usable face) into ${output}`);
+  await rt.close();
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });

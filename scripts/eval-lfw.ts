@@ -1,0 +1,158 @@
+// `npm run eval:lfw`: LFW View 2 through the server's own decode → detect → align → embed code,
+// with face-api's own end-to-end descriptor as the reference row. Caches detections and embeddings.
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { parseArgs } from 'node:util';
+import { parseConfig } from '../server/config.ts';
+import { buildRuntime } from '../server/compose.ts';
+import type { Point } from '../server/pipeline/geometry.ts';
+import type { Box } from '../server/pipeline/types.ts';
+import { dot } from '../server/pipeline/vectors.ts';
+import { readPairs } from './lfw/protocol.ts';
+import { JsonlCache, f32ToB64, b64ToF32 } from './lfw/cache.ts';
+import { chooseFace, meanBox, meanPoints } from './lfw/choose.ts';
+import { kFoldAccuracy, tarAtFar, type Scored } from './lfw/verification.ts';
+import { mapLimit, progress } from './lfw/progress.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    lfw: { type: 'string', default: resolve('../shared/datasets/lfw') },
+    cache: { type: 'string', default: join(homedir(), '.cache', 'irface', 'lfw') },
+    'write-card': { type: 'boolean', default: false },
+    'no-reference': { type: 'boolean', default: false },
+    folds: { type: 'string', default: '10' },
+  },
+});
+
+interface DetRecord { w: number; h: number; faces: { score: number; box: Box; points: Point[] }[] }
+interface RefRecord { w: number; h: number; faces: { score: number; box: Box; d: string }[] }
+
+async function main() {
+  const lfw = resolve(args.lfw!);
+  if (!existsSync(join(lfw, 'protocol', 'pairs.txt'))) {
+    console.error(`eval:lfw: LFW not found at ${lfw} (expected protocol/pairs.txt and images/); pass --lfw DIR`);
+    process.exit(2);
+  }
+  const config = parseConfig();
+  const rt = await buildRuntime(config, (m) => console.error(m));
+  const { pipeline, model, detector } = rt;
+  const folds = Number(args.folds);
+  const pairs = readPairs(lfw).filter((p) => p.fold < folds);
+  const images = [...new Set(pairs.flatMap((p) => [p.a, p.b]))].sort();
+  const detKey = `det-faceapi${detector.version}-s${config.minDetectionScore}-m${config.detectMaxSide}-f${config.minFaceSize}`;
+  const detections = new JsonlCache<DetRecord>(join(args.cache!, `${detKey}.jsonl`));
+  const bytesOf = (img: string) => readFileSync(join(lfw, 'images', img));
+
+  // 1. Detection through the server's pipeline (cached).
+  const todo = images.filter((i) => !detections.get(i));
+  console.error(`detections: ${images.length - todo.length} cached, ${todo.length} to run`);
+  const tick = progress('detect', todo.length);
+  await mapLimit(todo, config.detectWorkers * 2, async (img) => {
+    const decoded = await pipeline.decode(bytesOf(img));
+    const faces = await pipeline.detect(decoded);
+    detections.set(img, { w: decoded.image.width, h: decoded.image.height, faces });
+    tick();
+  });
+
+  // 2. Choose the subject's face; derive the fallback from the faces that were found.
+  const chosen = new Map(images.map((img) => {
+    const d = detections.get(img)!;
+    return [img, chooseFace(d.faces, d.w, d.h)] as const;
+  }));
+  const found = [...chosen.values()].filter((f) => f !== undefined);
+  const fallbackPoints = meanPoints(found.map((f) => f!.points));
+  const fallbacks = images.filter((i) => !chosen.get(i));
+
+  // 3. Embeddings with the configured model (cached per model checksum).
+  const embeddings = new JsonlCache<string>(join(args.cache!, `emb-${model.card.sha256.slice(0, 16)}-${detKey}.jsonl`));
+  const embTodo = images.filter((i) => !embeddings.get(i));
+  const tickE = progress('embed', embTodo.length);
+  await mapLimit(embTodo, 4, async (img) => {
+    const decoded = await pipeline.decode(bytesOf(img));
+    const face = chosen.get(img) ?? { score: 0, box: { x: 0, y: 0, width: 0, height: 0 }, points: fallbackPoints };
+    const [e] = await pipeline.embed(decoded.image, [face]);
+    embeddings.set(img, f32ToB64(e.embedding));
+    tickE();
+  });
+  const emb = (img: string) => b64ToF32(embeddings.get(img)!);
+  const ours: Scored[] = pairs.map((p) => ({ fold: p.fold, same: p.same, score: dot(emb(p.a), emb(p.b)) }));
+
+  // 4. Reference: face-api's own pipeline (its detection, its crop, its descriptor, Euclidean distance).
+  let reference: Scored[] | null = null;
+  let refFallbacks = 0;
+  if (!args['no-reference']) {
+    const refs = new JsonlCache<RefRecord>(join(args.cache!, `ref-faceapi${detector.version}-s${config.minDetectionScore}.jsonl`));
+    const refTodo = images.filter((i) => !refs.get(i));
+    const tickR = progress('face-api reference', refTodo.length);
+    const fbBox = meanBox(found.map((f) => f!.box));
+    await mapLimit(refTodo, config.detectWorkers * 2, async (img) => {
+      const { image } = await pipeline.decode(bytesOf(img));
+      let faces = await detector.reference(image, config.minDetectionScore);
+      let pick = chooseFace(faces, image.width, image.height);
+      if (!pick) faces = await detector.reference(image, 0, [[fbBox.x, fbBox.y, fbBox.width, fbBox.height]]);
+      pick ??= faces[0];
+      refs.set(img, { w: image.width, h: image.height, faces: [{ score: pick.score, box: pick.box, d: f32ToB64(pick.descriptor!) }] });
+      tickR();
+    });
+    refFallbacks = images.filter((i) => refs.get(i)!.faces[0].score === 0).length;
+    const desc = (img: string) => b64ToF32(refs.get(img)!.faces[0].d);
+    reference = pairs.map((p) => {
+      const a = desc(p.a), b = desc(p.b);
+      let d2 = 0;
+      for (let i = 0; i < a.length; i++) d2 += (a[i] - b[i]) ** 2;
+      return { fold: p.fold, same: p.same, score: -Math.sqrt(d2) };
+    });
+  }
+  await rt.close();
+  report(ours, reference, { fallbacks: fallbacks.length, refFallbacks, images: images.length, pairs: pairs.length, modelId: model.card.id, cardPath: model.cardPath, folds });
+}
+
+function report(ours: Scored[], reference: Scored[] | null, info: { fallbacks: number; refFallbacks: number; images: number; pairs: number; modelId: string; cardPath: string; folds: number }) {
+  const pct = (v: number) => (100 * v).toFixed(2);
+  const k = kFoldAccuracy(ours);
+  const far3 = tarAtFar(ours, 1e-3);
+  const far4 = tarAtFar(ours, 1e-4);
+  const command = 'npm run eval:lfw' + (info.folds !== 10 ? ` -- --folds ${info.folds}` : '');
+  console.log(`\nLFW View 2: ${info.pairs} pairs, ${info.images} images, ${k.accuracies.length}-fold (threshold from the other folds)`);
+  console.log('| pipeline | accuracy (mean ± std) | TAR @ FAR=1e-3 | no face found (fallback used) |');
+  console.log('|---|---|---|---|');
+  console.log(`| irface: ${info.modelId}, cosine | ${pct(k.mean)}% ± ${pct(k.std)} | ${far3 ? pct(far3.tar) + '%' : 'n/a'} | ${info.fallbacks} of ${info.images} |`);
+  let r: ReturnType<typeof kFoldAccuracy> | null = null;
+  if (reference) {
+    r = kFoldAccuracy(reference);
+    const rf = tarAtFar(reference, 1e-3);
+    console.log(`| face-api withFaceDescriptors(), Euclidean | ${pct(r.mean)}% ± ${pct(r.std)} | ${rf ? pct(rf.tar) + '%' : 'n/a'} | ${info.refFallbacks} of ${info.images} |`);
+  }
+  const tMean = k.thresholds.reduce((s, t) => s + t, 0) / k.thresholds.length;
+  console.log(`\ncosine thresholds per fold: ${k.thresholds.map((t) => t.toFixed(4)).join(' ')} (mean ${tMean.toFixed(4)})`);
+  if (far3) console.log(`threshold at FAR 1e-3 over all ${far3.negatives} negative pairs: ${far3.threshold.toFixed(4)} (${far3.falseAccepts} false accepts)`);
+  if (!far4) console.log('FAR 1e-4 cannot be measured: LFW View 2 has too few negative pairs');
+  if (!args['write-card']) return;
+  const card = JSON.parse(readFileSync(info.cardPath, 'utf8'));
+  const when = new Date().toISOString().slice(0, 10);
+  card.similarity.thresholds = {
+    default: { value: round(tMean), method: `LFW View 2 ${k.accuracies.length}-fold: mean of the accuracy-optimal thresholds chosen on 9 folds each (${when}, ${command})` },
+    ...(far3 ? { 'far_1e-3': { value: round(far3.threshold), method: `LFW View 2: lowest threshold with at most 0.1% of the ${far3.negatives} different-person pairs accepted (${when}, ${command})` } } : {}),
+  };
+  card.evaluation = {
+    ...card.evaluation,
+    lfw_view2: {
+      accuracy_mean: round(k.mean), accuracy_std: round(k.std), fold_accuracies: k.accuracies.map(round),
+      tar_at_far_1e3: far3 ? round(far3.tar) : null, pairs: info.pairs, images: info.images,
+      no_face_fallbacks: info.fallbacks,
+      protocol: 'LFW View 2 (pairs.txt), deep-funneled images; face nearest the centre among boxes >= 20% of the image width; fallback: mean landmarks of the detected faces',
+      reference_faceapi_accuracy: r ? round(r.mean) : null,
+      date: when, command,
+    },
+  };
+  writeFileSync(info.cardPath, JSON.stringify(card, null, 2) + '\n');
+  console.log(`\nwrote thresholds and results to ${info.cardPath}`);
+}
+
+const round = (v: number) => Math.round(v * 1e5) / 1e5;
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

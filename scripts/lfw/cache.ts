@@ -1,0 +1,43 @@
+// Append-only JSON-lines cache keyed by image path, so long evaluations resume where they stopped.
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export class JsonlCache<T> {
+  private readonly map = new Map<string, T>();
+
+  constructor(readonly path: string) {
+    mkdirSync(dirname(path), { recursive: true });
+    if (!existsSync(path)) return;
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      if (!line) continue;
+      try {
+        const { key, value } = JSON.parse(line) as { key: string; value: T };
+        this.map.set(key, value);
+      } catch {
+        // A torn last line from an interrupted run is simply recomputed.
+      }
+    }
+  }
+
+  get(key: string): T | undefined {
+    return this.map.get(key);
+  }
+
+  set(key: string, value: T): void {
+    this.map.set(key, value);
+    appendFileSync(this.path, JSON.stringify({ key, value }) + '\n');
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+export function f32ToB64(v: Float32Array): string {
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
+}
+
+export function b64ToF32(s: string): Float32Array {
+  const b = Buffer.from(s, 'base64');
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}

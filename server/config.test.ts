@@ -1,0 +1,102 @@
+// Checks configuration parsing: defaults, valid overrides, and one ConfigError naming every bad variable.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
+import { parseConfig, ConfigError, DEFAULT_MODEL, PROJECT_ROOT } from './config.ts';
+
+test('defaults: loopback:8080, ./data resolved, cpu, the shipped model', () => {
+  const c = parseConfig({});
+  assert.equal(c.host, '127.0.0.1');
+  assert.equal(c.port, 8080);
+  assert.equal(c.dataDir, resolve('data'));
+  assert.equal(c.device, 'cpu');
+  assert.equal(c.modelPath, DEFAULT_MODEL);
+  assert.equal(c.modelPath, resolve(PROJECT_ROOT, 'models/dlib-resnet-port.onnx'));
+  assert.ok(c.detectWorkers >= 1 && c.detectWorkers <= 2);
+  assert.ok(c.embedThreads >= 1 && c.embedThreads <= 4);
+  assert.equal(c.maxImageBytes, 10 * 1024 * 1024);
+  assert.equal(c.maxRequestBytes, 40 * 1024 * 1024);
+  assert.equal(c.maxImagesPerRequest, 16);
+  assert.equal(c.detectMaxSide, 640);
+  assert.equal(c.minDetectionScore, 0.3);
+  assert.equal(c.logLevel, 'info');
+});
+
+test('empty strings fall back to the defaults', () => {
+  const c = parseConfig({ IRFACE_PORT: '', IRFACE_DEVICE: '', IRFACE_MAX_PIXELS: '' });
+  assert.equal(c.port, 8080);
+  assert.equal(c.device, 'cpu');
+  assert.equal(c.maxPixels, 40_000_000);
+});
+
+test('valid overrides are applied and paths resolved', () => {
+  const c = parseConfig({
+    IRFACE_HOST: '0.0.0.0',
+    IRFACE_PORT: '0',
+    IRFACE_DATA_DIR: 'some/dir',
+    IRFACE_DEVICE: 'cuda',
+    IRFACE_MODEL: 'models/other.onnx',
+    IRFACE_DETECT_WORKERS: '3',
+    IRFACE_EMBED_THREADS: '1',
+    IRFACE_MAX_IMAGE_BYTES: '2048',
+    IRFACE_MAX_REQUEST_BYTES: '4096',
+    IRFACE_MAX_IMAGES_PER_REQUEST: '2',
+    IRFACE_MAX_PIXELS: '1000',
+    IRFACE_DETECT_MAX_SIDE: '320',
+    IRFACE_MIN_DETECTION_SCORE: '0.75',
+    IRFACE_MIN_FACE_SIZE: '40',
+    IRFACE_LOG_LEVEL: 'silent',
+  });
+  assert.deepEqual(
+    { ...c },
+    {
+      host: '0.0.0.0', port: 0, dataDir: resolve('some/dir'), device: 'cuda', modelPath: resolve('models/other.onnx'),
+      detectWorkers: 3, embedThreads: 1, maxImageBytes: 2048, maxRequestBytes: 4096, maxImagesPerRequest: 2,
+      maxPixels: 1000, detectMaxSide: 320, minDetectionScore: 0.75, minFaceSize: 40, logLevel: 'silent',
+    },
+  );
+});
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    parseConfig(env);
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${String(e)}`);
+    return e;
+  }
+  assert.fail(`parseConfig accepted ${JSON.stringify(env)}`);
+}
+
+for (const [key, value] of [
+  ['IRFACE_PORT', '70000'], ['IRFACE_PORT', 'http'], ['IRFACE_PORT', '80.5'], ['IRFACE_PORT', '-1'],
+  ['IRFACE_DEVICE', 'gpu'], ['IRFACE_DEVICE', 'CPU'],
+  ['IRFACE_MAX_IMAGE_BYTES', '10'], ['IRFACE_MAX_PIXELS', '0'], ['IRFACE_MAX_IMAGES_PER_REQUEST', 'many'],
+  ['IRFACE_DETECT_WORKERS', '0'], ['IRFACE_MIN_DETECTION_SCORE', '1.5'], ['IRFACE_MIN_DETECTION_SCORE', 'NaN'],
+  ['IRFACE_LOG_LEVEL', 'verbose'], ['IRFACE_HOST', 'bad host/x'],
+] as const) {
+  test(`${key}=${JSON.stringify(value)} is refused, naming the variable and the value`, () => {
+    const e = configError({ [key]: value });
+    assert.ok(e.message.includes(`${key}=${JSON.stringify(value)} (expected`), e.message);
+    assert.match(e.message, /expected/);
+  });
+}
+
+test('several bad variables produce ONE error listing each of them', () => {
+  const e = configError({
+    IRFACE_PORT: 'eighty',
+    IRFACE_DEVICE: 'tpu',
+    IRFACE_MAX_IMAGE_BYTES: '1',
+    IRFACE_MAX_REQUEST_BYTES: '-5',
+    IRFACE_MAX_PIXELS: '1e12',
+    IRFACE_EMBED_THREADS: '2.5',
+    IRFACE_HOST: 'ok-host', // valid: must not be listed
+  });
+  const lines = e.message.split('\n').slice(1).map((l) => l.trim());
+  assert.equal(lines.length, 6, e.message);
+  for (const key of ['IRFACE_PORT', 'IRFACE_DEVICE', 'IRFACE_MAX_IMAGE_BYTES', 'IRFACE_MAX_REQUEST_BYTES', 'IRFACE_MAX_PIXELS', 'IRFACE_EMBED_THREADS']) {
+    assert.equal(lines.filter((l) => l.startsWith(`${key}=`)).length, 1, `${key} listed once in:\n${e.message}`);
+  }
+  assert.doesNotMatch(e.message, /IRFACE_HOST/);
+  assert.match(e.message, /IRFACE_DEVICE="tpu" \(expected one of cpu, cuda\)/);
+  assert.match(e.message, /IRFACE_PORT="eighty" \(expected an integer from 0 to 65535\)/);
+});
