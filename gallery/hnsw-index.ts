@@ -1,0 +1,159 @@
+// VectorIndex on hnswlib-node (HNSW graph, cosine space), persisted with a marker; the only hnswlib-node importer.
+//
+// hnswlib facts this file leans on: addPoint/searchKnn take plain number arrays; the cosine space normalises
+// inputs itself and returns distance = 1 - cosine; capacity is fixed until resizeIndex; markDelete keeps the
+// slot (and the label) in the graph, and addPoint on a deleted label un-deletes and overwrites it.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import hnswlib from 'hnswlib-node';
+import type { HierarchicalNSW } from 'hnswlib-node';
+import {
+  commitTempFile, markerMismatch, markerPathFor, readMarker, removeStaleTempFiles, sha256File, tempPathFor, writeFileAtomic,
+} from './index-marker.ts';
+import type { IndexHit, IndexLoadOutcome, IndexState, VectorIndex } from './types.ts';
+
+export interface HnswIndexOptions {
+  dim: number;
+  file: string; // save() writes here, and the marker to `${file}.json`
+  initialCapacity?: number; // slots before the first resize (doubles when full)
+  m?: number; // graph degree: 16 is hnswlib's usual default, ample for a few 100k centers
+  efConstruction?: number; // build-time beam; higher = better recall, slower inserts
+  efSearch?: number; // minimum query-time beam; raised to k when k is larger
+}
+
+const FORMAT = 'hnswlib-node/3 cosine';
+const MAX_LABEL = 2 ** 32 - 1; // the addon reads labels as uint32
+
+export class HnswIndex implements VectorIndex {
+  readonly dim: number;
+  readonly file: string;
+  readonly #initialCapacity: number;
+  readonly #m: number;
+  readonly #efConstruction: number;
+  readonly #efSearch: number;
+  #hnsw: HierarchicalNSW;
+  #live = new Set<number>(); // searchable labels
+  #stored = new Set<number>(); // every label with a slot in the graph, deleted ones included
+
+  constructor(opts: HnswIndexOptions) {
+    if (!Number.isInteger(opts.dim) || opts.dim < 1) throw new RangeError(`HnswIndex: dim must be a positive integer, got ${opts.dim}`);
+    this.dim = opts.dim;
+    this.file = opts.file;
+    this.#initialCapacity = Math.max(16, opts.initialCapacity ?? 1024);
+    this.#m = opts.m ?? 16;
+    this.#efConstruction = opts.efConstruction ?? 200;
+    this.#efSearch = opts.efSearch ?? 64;
+    this.#hnsw = this.#fresh(this.#initialCapacity);
+  }
+
+  get size(): number {
+    return this.#live.size;
+  }
+
+  /** Slots allocated (live + deleted + free); grows by doubling. */
+  get capacity(): number {
+    return this.#hnsw.getMaxElements();
+  }
+
+  has(label: number): boolean {
+    return this.#live.has(label);
+  }
+
+  upsert(label: number, vector: Float32Array): void {
+    this.#check(vector, 'upsert');
+    if (!Number.isInteger(label) || label < 0 || label > MAX_LABEL) throw new RangeError(`HnswIndex: bad label ${label}`);
+    if (!this.#stored.has(label) && this.#hnsw.getCurrentCount() >= this.#hnsw.getMaxElements()) {
+      this.#hnsw.resizeIndex(this.#hnsw.getMaxElements() * 2);
+    }
+    this.#hnsw.addPoint(Array.from(vector), label);
+    this.#stored.add(label);
+    this.#live.add(label);
+  }
+
+  remove(label: number): boolean {
+    if (!this.#live.has(label)) return false; // markDelete throws on an already deleted label
+    this.#hnsw.markDelete(label);
+    this.#live.delete(label);
+    return true;
+  }
+
+  search(vector: Float32Array, k: number): IndexHit[] {
+    this.#check(vector, 'search');
+    const n = Math.min(Math.floor(k), this.#live.size); // the addon refuses k > capacity; fewer live is pointless
+    if (n <= 0) return [];
+    this.#hnsw.setEf(Math.max(n, this.#efSearch));
+    const { distances, neighbors } = this.#hnsw.searchKnn(Array.from(vector), n);
+    const hits: IndexHit[] = [];
+    for (let i = 0; i < neighbors.length; i++) {
+      // Deleted labels are already skipped by hnswlib; the check guards against any drift between the two.
+      if (this.#live.has(neighbors[i])) hits.push({ label: neighbors[i], similarity: 1 - distances[i] });
+    }
+    return hits;
+  }
+
+  clear(capacityHint: number): void {
+    this.#hnsw = this.#fresh(Math.max(this.#initialCapacity, Math.ceil(capacityHint * 1.25)));
+    this.#live = new Set();
+    this.#stored = new Set();
+  }
+
+  save(state: IndexState): void {
+    if (state.dim !== this.dim || state.count !== this.#live.size) {
+      throw new Error(`HnswIndex.save: state says dim ${state.dim} / ${state.count} centers, index has ${this.dim} / ${this.#live.size}`);
+    }
+    const tmp = tempPathFor(this.file);
+    let sha256: string;
+    let bytes: number;
+    try {
+      this.#hnsw.writeIndexSync(tmp);
+      sha256 = sha256File(tmp);
+      bytes = fs.statSync(tmp).size;
+      commitTempFile(tmp, this.file);
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw err;
+    }
+    // Written after the index: a crash in between leaves an old marker whose checksum no longer matches.
+    const marker = { format: FORMAT, ...state, file: path.basename(this.file), bytes, sha256, savedAt: new Date().toISOString() };
+    writeFileAtomic(markerPathFor(this.file), `${JSON.stringify(marker, null, 2)}\n`);
+  }
+
+  load(state: IndexState, liveLabels: readonly number[]): IndexLoadOutcome {
+    const no = (reason: string): IndexLoadOutcome => ({ loaded: false, reason });
+    removeStaleTempFiles(this.file); // load runs once at open, before any save of this process
+    const marker = readMarker(markerPathFor(this.file));
+    if (!marker) return no('index marker missing or unreadable');
+    const mismatch = markerMismatch(marker, state, FORMAT);
+    if (mismatch) return no(mismatch);
+    if (state.dim !== this.dim) return no(`index dim ${this.dim}, store dim ${state.dim}`);
+    if (marker.file !== path.basename(this.file)) return no(`marker names file "${marker.file}"`);
+    if (!fs.existsSync(this.file)) return no('index file missing');
+    if (fs.statSync(this.file).size !== marker.bytes) return no('index file size differs from its marker');
+    // Checked before hnswlib parses the file: its loader trusts the header and a damaged file can crash it.
+    if (sha256File(this.file) !== marker.sha256) return no('index file checksum differs from its marker');
+    const loaded = new hnswlib.HierarchicalNSW('cosine', this.dim);
+    try {
+      loaded.readIndexSync(this.file);
+    } catch (err) {
+      return no(`index file unloadable: ${(err as Error).message}`);
+    }
+    const stored = new Set(loaded.getIdsList());
+    if (liveLabels.length !== state.count) return no(`store lists ${liveLabels.length} centers, expected ${state.count}`);
+    for (const label of liveLabels) if (!stored.has(label)) return no(`label ${label} is missing from the index file`);
+    this.#hnsw = loaded;
+    this.#stored = stored;
+    this.#live = new Set(liveLabels);
+    return { loaded: true };
+  }
+
+  #fresh(capacity: number): HierarchicalNSW {
+    const h = new hnswlib.HierarchicalNSW('cosine', this.dim);
+    h.initIndex({ maxElements: capacity, m: this.#m, efConstruction: this.#efConstruction });
+    return h;
+  }
+
+  #check(vector: Float32Array, op: string): void {
+    if (vector.length !== this.dim) throw new RangeError(`HnswIndex.${op}: vector has ${vector.length} values, index dim is ${this.dim}`);
+  }
+}
