@@ -62,10 +62,14 @@ export class Gallery {
   async createIdentity(input: NewIdentity): Promise<Identity> {
     this.#assertOpen();
     const rec = {
-      id: randomUUID(), name: checkName(input.name), externalId: checkExternalId(input.externalId),
-      metadata: checkMetadata(input.metadata), createdAt: new Date().toISOString(),
+      id: input.id === undefined ? randomUUID() : checkImportedId(input.id), name: checkName(input.name),
+      externalId: checkExternalId(input.externalId), metadata: checkMetadata(input.metadata),
+      createdAt: input.createdAt ?? new Date().toISOString(),
     };
     return this.#keeper.write(() => this.#store.transaction(async (tx) => {
+      if (input.id !== undefined && (await tx.getIdentity(rec.id))) {
+        throw new GalleryError('invalid_argument', `an identity with id "${rec.id}" already exists`, { identityId: rec.id });
+      }
       if (rec.externalId !== null) await this.#assertExternalIdFree(tx, rec.externalId, null);
       const created = await tx.insertIdentity(rec);
       await tx.bumpStateVersion();
@@ -163,6 +167,19 @@ export class Gallery {
       return { identity, results, label: ident.label, center: changed ? center!.center : null };
     }), (r, index) => { if (r.center) index.upsert(r.label, r.center); });
     return { identity: out.identity, results: out.results };
+  }
+
+  /** One identity with every face's embedding and crop, read consistently (for export and backup). */
+  async snapshotIdentity(identityId: string): Promise<{ identity: Identity; faces: { face: Face; embedding: Float32Array; crop: Buffer | null }[] }> {
+    this.#assertOpen();
+    return this.#store.read(async (tx) => {
+      const rec = await mustIdentity(tx, identityId);
+      const rows = await tx.listFaces(rec.label);
+      const embeddings = await tx.faceEmbeddings(rec.label); // same seq order as listFaces
+      const faces = [];
+      for (const [i, row] of rows.entries()) faces.push({ face: toFace(row), embedding: embeddings[i], crop: await tx.getFaceCrop(row.id) });
+      return { identity: toIdentity(rec), faces };
+    });
   }
 
   async listFaces(identityId: string): Promise<Face[]> {
@@ -268,6 +285,13 @@ export class Gallery {
         { externalId, identityId: other.id });
     }
   }
+}
+
+function checkImportedId(id: unknown): string {
+  if (typeof id !== 'string' || !/^[A-Za-z0-9_-]{1,100}$/.test(id)) {
+    throw new GalleryError('invalid_argument', 'an imported identity id must be 1-100 characters of [A-Za-z0-9_-]');
+  }
+  return id;
 }
 
 async function mustIdentity(tx: StoreTx, id: string): Promise<IdentityRecord> {

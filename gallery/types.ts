@@ -63,6 +63,9 @@ export interface NewIdentity {
   name: string;
   externalId?: string | null;
   metadata?: Metadata | null;
+  /** Only for restoring an export: keep the identity's public id and creation time. */
+  id?: string;
+  createdAt?: string;
 }
 
 /** Per-face outcome of addFaces, in input order; one bad face does not fail the others. */

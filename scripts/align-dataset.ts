@@ -1,6 +1,6 @@
 // `npm run align-dataset -- <in> <out>`: aligned training crops made by the server's own pipeline.
 // <in> holds a folder per identity; <out> receives <identity>/<image>.png crops at the model card's size.
-import { readdirSync, mkdirSync, existsSync, writeFileSync, statSync } from 'node:fs';
+import { readdirSync, mkdirSync, existsSync, writeFileSync, statSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve, parse as parsePath } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -11,27 +11,27 @@ import type { Point } from '../server/pipeline/geometry.ts';
 import type { Box } from '../server/pipeline/types.ts';
 import { JsonlCache } from './lfw/cache.ts';
 import { chooseFace } from './lfw/choose.ts';
-import { mapLimit, progress } from './lfw/progress.ts';
+import { mapLimit, progress } from '../server/cli/progress.ts';
 
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     people: { type: 'string' }, // optional list file (LFW people*.txt format or one name per line)
     policy: { type: 'string', default: 'centre' }, // centre: plausible face nearest the centre (LFW); largest
+    cache: { type: 'string' }, // detection cache folder (default <out>); eval:lfw's cache can be shared
   },
 });
 
 interface DetRecord { w: number; h: number; faces: { score: number; box: Box; points: Point[] }[] }
 
 function readPeople(path: string): Set<string> {
-  const { readFileSync } = require('node:fs') as typeof import('node:fs');
   return new Set(readFileSync(path, 'utf8').split('\n').map((l) => l.trim().split(/\s+/)[0]).filter((n) => n && !/^\d+$/.test(n)));
 }
 
 async function main() {
   const [input, output] = positionals.map((p) => resolve(p));
   if (!input || !output || !existsSync(input)) {
-    console.error('usage: npm run align-dataset -- <in: a folder per identity> <out> [--people FILE] [--policy centre|largest]');
+    console.error('usage: npm run align-dataset -- <in: a folder per identity> <out> [--people FILE] [--policy centre|largest] [--cache DIR]');
     process.exit(2);
   }
   const config = parseConfig();
@@ -48,7 +48,7 @@ async function main() {
   }
   mkdirSync(output, { recursive: true });
   const detKey = `det-faceapi${detector.version}-s${config.minDetectionScore}-m${config.detectMaxSide}-f${config.minFaceSize}`;
-  const cache = new JsonlCache<DetRecord>(join(output, `.${detKey}.jsonl`));
+  const cache = new JsonlCache<DetRecord>(join(opts.cache ? resolve(opts.cache) : join(output, '.cache'), `${detKey}.jsonl`));
   let skipped = 0, written = 0;
   const tick = progress('align', jobs.length);
   await mapLimit(jobs, config.detectWorkers * 2, async ({ id, file }) => {

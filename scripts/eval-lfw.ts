@@ -10,10 +10,11 @@ import type { Point } from '../server/pipeline/geometry.ts';
 import type { Box } from '../server/pipeline/types.ts';
 import { dot } from '../server/pipeline/vectors.ts';
 import { readPairs } from './lfw/protocol.ts';
-import { JsonlCache, f32ToB64, b64ToF32 } from './lfw/cache.ts';
+import { JsonlCache } from './lfw/cache.ts';
+import { f32ToB64, b64ToF32 } from '../server/cli/codec.ts';
 import { chooseFace, meanBox, meanPoints } from './lfw/choose.ts';
 import { kFoldAccuracy, tarAtFar, type Scored } from './lfw/verification.ts';
-import { mapLimit, progress } from './lfw/progress.ts';
+import { mapLimit, progress } from '../server/cli/progress.ts';
 
 const { values: args } = parseArgs({
   options: {

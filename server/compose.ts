@@ -12,6 +12,10 @@ import { FacePipeline } from './services/face-pipeline.ts';
 import { HealthCheck } from './services/health.ts';
 import type { NamedThreshold } from './services/verify.ts';
 import { buildApp } from './http/app.ts';
+import { openGallery } from '../gallery/open.ts';
+import type { Gallery } from '../gallery/gallery.ts';
+import { RecognitionService } from './services/recognition.ts';
+import { lockDataDir } from './adapters/data-lock.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -68,8 +72,44 @@ export function thresholdsOf(model: LoadedModel): Record<string, NamedThreshold>
   );
 }
 
-export async function buildServer(config: Config, opts: { logger?: boolean | object; log?: (m: string) => void } = {}): Promise<{ app: FastifyInstance; runtime: Runtime }> {
+/** The gallery under the data directory, bound to the runtime's model (a different model is refused). */
+export interface OpenedGallery {
+  gallery: Gallery;
+  /** Saves and closes the gallery, then releases the data-directory lock. */
+  close(): Promise<void>;
+}
+
+/** The gallery under the data directory, locked and bound to the runtime's model (another model is refused). */
+export async function openRuntimeGallery(config: Config, runtime: Runtime, purpose: string, log: (m: string) => void = () => undefined): Promise<OpenedGallery> {
+  const lock = lockDataDir(config.dataDir, purpose);
+  try {
+    const gallery = await openGallery({
+      dataDir: config.dataDir,
+      modelId: runtime.model.card.id,
+      dim: runtime.model.card.output.dim,
+      logger: { info: log, warn: log },
+    });
+    return {
+      gallery,
+      async close() {
+        try { await gallery.close(); } finally { lock.release(); }
+      },
+    };
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+}
+
+export async function buildServer(config: Config, opts: { logger?: boolean | object; log?: (m: string) => void } = {}): Promise<{ app: FastifyInstance; runtime: Runtime; gallery: Gallery }> {
   const runtime = await buildRuntime(config, opts.log);
+  let opened: OpenedGallery;
+  try {
+    opened = await openRuntimeGallery(config, runtime, 'irface server', opts.log);
+  } catch (e) {
+    await runtime.close();
+    throw e;
+  }
   const { model, pipeline, embedder, detector } = runtime;
   const thresholds = thresholdsOf(model);
   if (!thresholds.default) {
@@ -84,9 +124,15 @@ export async function buildServer(config: Config, opts: { logger?: boolean | obj
     face_api: packageVersion('@vladmandic/face-api'),
     sharp: packageVersion('sharp'),
   };
+  const { gallery } = opened;
   const { card } = model;
+  const recognition = new RecognitionService(pipeline, gallery, { keepCrops: config.keepCrops });
   const app = await buildApp({
     config,
+    version: versions.irface,
+    gallery,
+    recognition,
+    modelId: card.id,
     logger: opts.logger,
     pipeline,
     limits: { maxImageBytes: config.maxImageBytes, maxImagesPerRequest: config.maxImagesPerRequest },
@@ -110,9 +156,13 @@ export async function buildServer(config: Config, opts: { logger?: boolean | obj
         max_image_bytes: config.maxImageBytes, max_request_bytes: config.maxRequestBytes,
         max_images_per_request: config.maxImagesPerRequest, max_pixels: config.maxPixels, detect_max_side: config.detectMaxSide,
       },
+      gallery: { data_dir: config.dataDir, keep_crops: config.keepCrops, index: gallery.indexReport },
       versions,
     }),
   });
-  app.addHook('onClose', async () => runtime.close());
-  return { app, runtime };
+  app.addHook('onClose', async () => {
+    await opened.close();
+    await runtime.close();
+  });
+  return { app, runtime, gallery };
 }

@@ -28,6 +28,8 @@ export interface Config {
   /** Faces whose box is smaller than this many pixels (original image) are ignored. */
   minFaceSize: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+  /** Keep each enrolled face's aligned crop (JPEG) so `irface reindex` can re-embed it with a new model. */
+  keepCrops: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -87,6 +89,7 @@ export function parseConfig(env: Env = process.env): Config {
     detectMaxSide: int(env, 'IRFACE_DETECT_MAX_SIDE', 640, 64, 4096, bad),
     minDetectionScore: num(env, 'IRFACE_MIN_DETECTION_SCORE', 0.3, 0, 1, bad),
     minFaceSize: int(env, 'IRFACE_MIN_FACE_SIZE', 20, 1, 10000, bad),
+    keepCrops: oneOf(env, 'IRFACE_KEEP_CROPS', 'true', ['true', 'false'] as const, bad) === 'true',
     logLevel: oneOf(env, 'IRFACE_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'silent'] as const, bad),
   };
   if (bad.length > 0) throw new ConfigError(`invalid configuration:\n  ${bad.join('\n  ')}`);

@@ -1,16 +1,39 @@
 // Builds the Fastify application: parsers, limits, the one error handler and the routes.
 import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
 import multipart from '@fastify/multipart';
-import { ApiError } from '../errors.ts';
+import { ApiError, type ErrorCode } from '../errors.ts';
 import type { Config } from '../config.ts';
 import { pipelineRoutes, type PipelineRouteDeps } from './routes/pipeline.ts';
 import { systemRoutes, type SystemRouteDeps } from './routes/system.ts';
+import { identityRoutes, type IdentityRouteDeps } from './routes/identities.ts';
+import { recognitionRoutes, type RecognitionRouteDeps } from './routes/recognition.ts';
+import { registerOpenApi } from './openapi.ts';
+import { GalleryError } from '../../gallery/errors.ts';
 
-export type AppDeps = PipelineRouteDeps & SystemRouteDeps & { config: Config; logger?: boolean | object };
+export type AppDeps = PipelineRouteDeps & SystemRouteDeps & IdentityRouteDeps & RecognitionRouteDeps & {
+  config: Config;
+  version: string;
+  logger?: boolean | object;
+};
+
+/** Gallery codes the API exposes as they are; the others are server-side conditions. */
+const GALLERY_TO_API: Partial<Record<string, ErrorCode>> = {
+  identity_not_found: 'identity_not_found',
+  face_not_found: 'face_not_found',
+  external_id_conflict: 'external_id_conflict',
+  invalid_cursor: 'invalid_cursor',
+  invalid_argument: 'invalid_request',
+  invalid_embedding: 'invalid_request',
+  dimension_mismatch: 'dimension_mismatch',
+};
 
 /** Maps framework errors to stable API codes; anything unexpected becomes a generic 500. */
 function toApiError(err: FastifyError & { code?: string }): ApiError | null {
   if (err instanceof ApiError) return err;
+  if (err instanceof GalleryError) {
+    const code = GALLERY_TO_API[err.code];
+    return code ? new ApiError(code, err.message, err.details) : null;
+  }
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new ApiError('payload_too_large', 'the request body is larger than the server accepts');
@@ -65,7 +88,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => {
     reply.status(404).send(new ApiError('not_found', `no route ${req.method} ${req.url.split('?')[0]}`).toBody());
   });
+  await registerOpenApi(app, deps.version);
   await app.register(systemRoutes(deps));
   await app.register(pipelineRoutes(deps));
+  await app.register(identityRoutes(deps));
+  await app.register(recognitionRoutes(deps));
   return app;
 }

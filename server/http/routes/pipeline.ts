@@ -4,7 +4,7 @@ import type { FacePipeline } from '../../services/face-pipeline.ts';
 import { namedPoints, roundBox } from '../../services/face-pipeline.ts';
 import { verifyPair, type NamedThreshold } from '../../services/verify.ts';
 import { readImages, single, type ImageLimits } from '../images.ts';
-import { ApiError } from '../../errors.ts';
+import { resolveThreshold, thresholdParam } from '../thresholds.ts';
 
 export interface PipelineRouteDeps {
   pipeline: FacePipeline;
@@ -26,7 +26,7 @@ const verifyQuery = {
   additionalProperties: false,
   properties: {
     min_score: detectQuery.properties.min_score,
-    threshold: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,40}$', description: 'named threshold from the model card (default "default")' },
+    threshold: thresholdParam,
   },
 } as const;
 
@@ -63,11 +63,7 @@ export const pipelineRoutes = (deps: PipelineRouteDeps): FastifyPluginAsync => a
 
   app.post<{ Querystring: VerifyQuery }>('/v1/verify', { schema: { querystring: verifyQuery } }, async (req) => {
     const images = await readImages(req, ['image_a', 'image_b'], limits);
-    const name = req.query.threshold ?? 'default';
-    const threshold = deps.thresholds[name];
-    if (!threshold) {
-      throw new ApiError('invalid_request', `unknown threshold "${name}"; the model card has: ${Object.keys(deps.thresholds).join(', ')}`);
-    }
+    const threshold = resolveThreshold(req.query.threshold, deps.thresholds);
     return verifyPair(pipeline, [
       { name: 'image_a', bytes: single(images, 'image_a') },
       { name: 'image_b', bytes: single(images, 'image_b') },

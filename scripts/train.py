@@ -1,0 +1,322 @@
+# Fine-tunes the dlib ResNet on aligned crops with a margin head (default IR-AM-Softmax): the recipe, top to bottom.
+"""Examples:
+    python scripts/train.py --config scripts/experiments/lfw-devtrain-tail.json
+    python scripts/train.py --config scripts/experiments/lfw-devtrain-tail.json --set head=am --set out_dir=runs/am
+    python scripts/train.py --config ... --resume runs/ir_am/ckpt.pt --set epochs=20
+    torchrun --nproc_per_node=8 scripts/train.py --config ... --set train_from=all --set cache_features=false
+Config: TrainConfig defaults (scripts/irface_ml/config.py) < each --config JSON < each --set key=value.
+Writes <out_dir>/config.json (resolved), log.csv (one row per epoch) and ckpt.pt (every epoch), which
+scripts/export_onnx.py --checkpoint and scripts/evaluate.py --checkpoint read. Exit code 3: collapse guard."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import dataclasses
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, DistributedSampler, Subset
+from tqdm import tqdm
+
+from irface_ml.centers import all_reduce_sums, class_sums, mean_pairwise_cosine
+from irface_ml.config import TrainConfig, load_config, save_config
+from irface_ml.data import (ActivationDataset, CropDataset, cached_activations, front_fn, index_dataset,
+                            read_people_file)
+from irface_ml.dlib_resnet import BLOCK_NAMES, EMBED_DIM, ConvLayer, DlibResNet
+from irface_ml.heads import build_head
+from irface_ml.splits import assert_disjoint
+
+EXIT_COLLAPSED = 3
+LOG_FIELDS = ("epoch", "step", "loss", "train_acc", "spread", "lr", "epoch_s", "images_per_s")
+
+
+class Tail(nn.Module):
+    """The trainable part, (B, *activation entering train_from) -> (B, 128) raw descriptor.
+
+    Holds the net's own block objects (not copies), so training it updates net.state_dict(); this is
+    what DDP wraps, so only trainable blocks take part in gradient all-reduce.
+    """
+
+    def __init__(self, net: DlibResNet, train_from: str):
+        super().__init__()
+        names = {"all": BLOCK_NAMES, "fc": ()}.get(train_from) or BLOCK_NAMES[BLOCK_NAMES.index(train_from):]
+        self.blocks = nn.ModuleList(getattr(net, n) for n in names)
+        self.fc = net.fc
+        self.pooled_input = train_from == "fc"  # the "fc" cache already holds the (B, 256) pooled feature
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return self.fc(x if self.pooled_input else x.mean(dim=(2, 3)))  # (B, 256) -> (B, 128)
+
+
+@torch.no_grad()
+def fold_scales(module: nn.Module) -> None:
+    """Fold each ConvLayer's per-channel scale into its conv (scale := 1, shift := 0); same function.
+
+    dlib's filters are tiny (rms ~2e-3) times scales of 6-9, so SGD's step relative to a filter is
+    ~15x its gradient ratio at init; folding divides that ratio by scale^2 (probe notes). The export
+    is unaffected: the state_dict keeps its keys, with unit scales.
+    """
+    for layer in module.modules():
+        if isinstance(layer, ConvLayer):
+            w, b = layer.scale.weights, layer.scale.biases  # (C,), (C,)
+            layer.conv.weight.mul_(w.view(-1, 1, 1, 1))
+            layer.conv.bias.mul_(w).add_(b)
+            w.fill_(1.0)
+            b.zero_()
+
+
+def param_groups(named: list[tuple[str, nn.Parameter]], cfg: TrainConfig) -> list[dict]:
+    """SGD groups by (lr multiplier, weight decay); layer_lr's longest matching name prefix wins.
+
+    Decay only on matrices/filters: the Scale vectors are a folded batch-norm, biases are offsets.
+    """
+    groups: dict[tuple[float, float], list] = {}
+    for name, p in named:
+        prefixes = [k for k in cfg.layer_lr if name.startswith(k)]
+        mult = float(cfg.layer_lr[max(prefixes, key=len)]) if prefixes else 1.0
+        decay = cfg.weight_decay if p.ndim > 1 else 0.0
+        groups.setdefault((mult, decay), []).append(p)
+    return [{"params": ps, "lr_mult": m, "weight_decay": d, "lr": cfg.lr * m} for (m, d), ps in groups.items()]
+
+
+def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+    if cfg.schedule == "constant":
+        return cfg.lr * warm
+    return cfg.lr * warm * 0.5 * (1.0 + math.cos(math.pi * min(step / max(total, 1), 1.0)))
+
+
+def set_class_weights(head: nn.Module, weights: torch.Tensor) -> None:
+    """Learned-W heads start at the class means, like IR heads (the probes' fair start)."""
+    target = head.fc.weight if hasattr(head, "fc") else head.source.weight  # softmax | margin head
+    with torch.no_grad():
+        target.copy_(weights.to(target))
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # an interrupted save never corrupts the last good checkpoint
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", action="append", default=[], help="JSON file of overrides (repeatable)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="one override (repeatable)")
+    parser.add_argument("--resume", default=None, help="checkpoint to continue from (same as --set resume=PATH)")
+    args = parser.parse_args(argv)
+    cfg = load_config(args.config, args.set)
+    if args.resume:
+        cfg = dataclasses.replace(cfg, resume=args.resume)
+
+    # ---- processes, device, seeds -----------------------------------------------------------------
+    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+    if ddp:
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    rank, world = (dist.get_rank(), dist.get_world_size()) if ddp else (0, 1)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
+    if use_cuda:
+        torch.cuda.set_device(device)
+    master = rank == 0
+    log = (lambda msg: tqdm.write(msg)) if master else (lambda msg: None)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    amp = use_cuda and cfg.amp
+    amp_dtype = getattr(torch, cfg.amp_dtype)
+    autocast = (lambda: torch.autocast("cuda", dtype=amp_dtype)) if amp else contextlib.nullcontext
+    out = Path(cfg.out_dir)
+    if master:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.json")
+
+    # ---- data: who is trained on, and the honesty check against the evaluation people ---------------
+    people = set().union(*map(read_people_file, cfg.train_people)) if cfg.train_people else None
+    index = index_dataset(cfg.data_dir, people, cfg.min_images)
+    if cfg.holdout_people:
+        assert_disjoint(index.classes, set().union(*map(read_people_file, cfg.holdout_people)), "holdout_people")
+    counts = index.counts()  # (K,) images per class
+    log(f"data: {len(index.files)} crops of {len(index.classes)} identities from {cfg.data_dir}"
+        + (f" ({len(people) - len(index.classes)} listed people have no usable crop)" if people else ""))
+
+    # ---- model: pretrained net, frozen before train_from ---------------------------------------------
+    net = DlibResNet.from_faceapi()
+    ckpt = torch.load(cfg.resume, map_location="cpu", weights_only=True) if cfg.resume else None
+    if ckpt is not None:
+        for key in ("head", "train_from"):
+            if ckpt["config"][key] != getattr(cfg, key):
+                raise ValueError(f"--resume: checkpoint has {key}={ckpt['config'][key]!r}, config says "
+                                 f"{getattr(cfg, key)!r}")
+        if ckpt["classes"] != index.classes:
+            raise ValueError("--resume: the checkpoint was trained on a different set of identities")
+        net.load_state_dict(ckpt["model"])
+    net.requires_grad_(False).eval().to(device)  # no batch-norm or dropout: eval() changes nothing
+    tail = Tail(net, cfg.train_from)
+    tail.requires_grad_(True)
+    if cfg.fold_scales and ckpt is None:  # a resumed net is already folded
+        fold_scales(tail)
+    log(f"model: training {cfg.train_from} onward, {sum(p.numel() for p in tail.parameters()):,} of "
+        f"{sum(p.numel() for p in net.parameters()):,} parameters")
+
+    # Either the frozen front runs once here (cache), or on every batch under no_grad (front).
+    front = None
+    views = 2 if cfg.hflip else 1
+    if cfg.cache_features:
+        t0 = time.time()
+        cache_args = dict(batch_size=cfg.batch_size, device=device, num_workers=cfg.num_workers,
+                          progress=lambda it: tqdm(it, desc="cache activations", disable=not master))
+        if ddp and cfg.cache_dir and not master:
+            dist.barrier()  # rank 0 writes the cache file first; the others then load it
+        acts = cached_activations(net, cfg.train_from, index, views, cfg.cache_dir, log=log, **cache_args)
+        if ddp and cfg.cache_dir and master:
+            dist.barrier()
+        dataset = ActivationDataset(acts, index.labels, cfg.hflip, cfg.seed)
+        workers = 0  # plain tensor indexing: worker processes would only copy the cache
+        log(f"cache: {tuple(acts.shape)} activations in {time.time() - t0:.0f}s")
+    else:
+        dataset = CropDataset(index, cfg.hflip, cfg.seed)
+        workers = cfg.num_workers
+        front = None if cfg.train_from == "all" else front_fn(net, cfg.train_from)
+    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=workers,
+                        drop_last=True, pin_memory=use_cuda)
+    if len(loader) == 0:
+        raise ValueError(f"batch_size {cfg.batch_size} exceeds this rank's {len(sampler)} samples")
+
+    def embed(x: torch.Tensor) -> torch.Tensor:
+        """Input batch -> (B, 128) float32 descriptor (gradient only through the tail)."""
+        x = x.to(device, non_blocking=True)
+        if front is not None:
+            with torch.no_grad():
+                x = front(x)
+        with autocast():
+            return model(x).float()
+
+    # ---- head: class weights start at the class means (IR: the centers; one no-grad pass) ------------
+    head = build_head(cfg.head, cfg.head_kwargs(), len(index.classes), EMBED_DIM).to(device)
+    model = tail
+    if ckpt is not None:
+        head.load_state_dict(ckpt["head"])
+    elif head.centers is not None or cfg.init_class_weights:
+        t0 = time.time()
+        sums = torch.zeros(len(index.classes), EMBED_DIM, device=device)
+        n = torch.zeros(len(index.classes), device=device)
+        shard = Subset(dataset, range(rank, len(dataset), world))  # views are all 0 before set_epoch
+        with torch.no_grad():
+            for x, y in DataLoader(shard, batch_size=cfg.batch_size, num_workers=workers):
+                s, c = class_sums(embed(x), y.to(device), len(index.classes))
+                sums, n = sums + s, n + c
+        if head.centers is not None:
+            head.centers.init_from_sums(sums, n)  # all-reduces over ranks itself
+        else:
+            sums, n = all_reduce_sums(sums, n)
+            set_class_weights(head, F.normalize(sums, dim=1))
+        log(f"init: class weights = class means in {time.time() - t0:.0f}s")
+    spread = mean_pairwise_cosine(head.class_weights())
+    log(f"init: spread (mean pairwise cosine of class weights) {spread:.4f}; "
+        f"collapse guard at {cfg.collapse_threshold}")
+
+    # ---- optimiser, AMP, DDP ----------------------------------------------------------------------------
+    named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
+    named += [(f"head.{n}", p) for n, p in head.named_parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(param_groups(named, cfg), lr=cfg.lr, momentum=cfg.momentum)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
+    start_epoch, step = 0, 0
+    if ckpt is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scaler.load_state_dict(ckpt["scaler"])
+        start_epoch, step = ckpt["epoch"] + 1, ckpt["step"]
+        log(f"resume: {cfg.resume} at epoch {start_epoch}, step {step}")
+    head_train = head
+    if ddp:
+        ids = [device.index] if use_cuda else None
+        model = DDP(tail, device_ids=ids)
+        if any(p.requires_grad for p in head.parameters()):  # learned W needs synced gradients; IR has none
+            head_train = DDP(head, device_ids=ids)
+    total_steps = cfg.epochs * len(loader)
+    if master and not (out / "log.csv").exists():
+        with open(out / "log.csv", "w", newline="") as f:
+            csv.writer(f).writerow(LOG_FIELDS)
+
+    # ---- train --------------------------------------------------------------------------------------
+    status = 0
+    for epoch in range(start_epoch, cfg.epochs):
+        sampler.set_epoch(epoch)
+        dataset.set_epoch(epoch)  # this epoch's flips
+        model.train()
+        t0, stats = time.time(), torch.zeros(3, device=device)  # loss sum, correct, seen
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not master)
+        for x, y in bar:
+            y = y.to(device)
+            lr = lr_at(step, total_steps, cfg)
+            for g in optimizer.param_groups:
+                g["lr"] = lr * g["lr_mult"]
+            emb = embed(x)  # (B, 128)
+            logits = head_train(emb, y)  # (B, K) with the margin on the target class
+            loss = F.cross_entropy(logits, y)
+            if not torch.isfinite(loss):
+                log(f"stopped: loss is {loss.item()} at step {step}; lower lr")
+                status = EXIT_COLLAPSED
+                break
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg.grad_clip:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(tail.parameters(), cfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            head.after_step(emb.detach(), y)  # IR: centers step toward this (all-reduced) batch; no gradient
+            step += 1
+            with torch.no_grad():
+                pred = head(emb.detach(), None).argmax(dim=1)  # margin-free prediction
+            stats += torch.stack([loss.detach() * len(y), (pred == y).sum().float(), stats.new_tensor(len(y))])
+            if step % cfg.log_every == 0 or step == total_steps:
+                spread = mean_pairwise_cosine(head.class_weights())
+                bar.set_postfix(loss=f"{stats[0] / stats[2]:.3f}", acc=f"{stats[1] / stats[2]:.3f}",
+                                spread=f"{spread:.3f}", lr=f"{lr:.2e}")
+                if spread >= cfg.collapse_threshold:
+                    status = EXIT_COLLAPSED
+                    log(f"stopped: collapse guard. The class weights' mean pairwise cosine is {spread:.4f} "
+                        f">= {cfg.collapse_threshold} at step {step}: features and centers point one way. "
+                        f"Lower lr, add warm-up, or train fewer blocks. Last good checkpoint kept.")
+                    break
+        if ddp:
+            dist.all_reduce(stats)
+        seconds = time.time() - t0
+        spread = mean_pairwise_cosine(head.class_weights())
+        row = (epoch + 1, step, f"{stats[0] / stats[2]:.5f}", f"{stats[1] / stats[2]:.5f}", f"{spread:.5f}",
+               f"{lr:.3e}", f"{seconds:.1f}", f"{stats[2] / seconds:.1f}")
+        if master:
+            with open(out / "log.csv", "a", newline="") as f:
+                csv.writer(f).writerow(row)
+            log(" ".join(f"{k}={v}" for k, v in zip(LOG_FIELDS, row)))
+        if status:
+            break
+        if master:
+            save_checkpoint(out / "ckpt.pt", {
+                "model": net.state_dict(), "head": head.state_dict(), "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(), "config": cfg.to_dict(), "step": step, "epoch": epoch,
+                "loss": cfg.head, "classes": index.classes, "class_counts": counts.tolist()})
+            save_config(cfg, out / "config.json")
+    if ddp:
+        dist.destroy_process_group()
+    if status == 0:
+        log(f"done: {out / 'ckpt.pt'}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
