@@ -46,6 +46,7 @@ test('valid overrides are applied and paths resolved', () => {
     IRFACE_MIN_DETECTION_SCORE: '0.75',
     IRFACE_MIN_FACE_SIZE: '40',
     IRFACE_LOG_LEVEL: 'silent',
+    IRFACE_KEEP_CROPS: 'false',
   });
   assert.deepEqual(
     { ...c },
@@ -53,6 +54,7 @@ test('valid overrides are applied and paths resolved', () => {
       host: '0.0.0.0', port: 0, dataDir: resolve('some/dir'), device: 'cuda', modelPath: resolve('models/other.onnx'),
       detectWorkers: 3, embedThreads: 1, maxImageBytes: 2048, maxRequestBytes: 4096, maxImagesPerRequest: 2,
       maxPixels: 1000, detectMaxSide: 320, minDetectionScore: 0.75, minFaceSize: 40, logLevel: 'silent',
+      keepCrops: false,
     },
   );
 });
@@ -72,7 +74,7 @@ for (const [key, value] of [
   ['IRFACE_DEVICE', 'gpu'], ['IRFACE_DEVICE', 'CPU'],
   ['IRFACE_MAX_IMAGE_BYTES', '10'], ['IRFACE_MAX_PIXELS', '0'], ['IRFACE_MAX_IMAGES_PER_REQUEST', 'many'],
   ['IRFACE_DETECT_WORKERS', '0'], ['IRFACE_MIN_DETECTION_SCORE', '1.5'], ['IRFACE_MIN_DETECTION_SCORE', 'NaN'],
-  ['IRFACE_LOG_LEVEL', 'verbose'], ['IRFACE_HOST', 'bad host/x'],
+  ['IRFACE_LOG_LEVEL', 'verbose'], ['IRFACE_HOST', 'bad host/x'], ['IRFACE_KEEP_CROPS', 'yes'],
 ] as const) {
   test(`${key}=${JSON.stringify(value)} is refused, naming the variable and the value`, () => {
     const e = configError({ [key]: value });
