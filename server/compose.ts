@@ -9,6 +9,7 @@ import { SharpDecoder } from './adapters/sharp-decoder.ts';
 import { FaceApiDetector } from './adapters/faceapi/detector.ts';
 import { OnnxEmbedder } from './adapters/onnx-embedder.ts';
 import { FacePipeline } from './services/face-pipeline.ts';
+import { BatchingEmbedder } from './services/batching-embedder.ts';
 import { HealthCheck } from './services/health.ts';
 import type { NamedThreshold } from './services/verify.ts';
 import { buildApp } from './http/app.ts';
@@ -40,13 +41,13 @@ function packageVersion(name: string): string {
 export async function buildRuntime(config: Config, log: (msg: string) => void = () => undefined): Promise<Runtime> {
   const model = loadModel(config.modelPath);
   const detector = new FaceApiDetector(config.detectWorkers);
-  const embedder = await OnnxEmbedder.create(model, { device: config.device, threads: config.embedThreads, log });
+  const embedder = await OnnxEmbedder.create(model, { device: config.device, threads: config.embedThreads, maxBatch: config.batchMax, log });
   await detector.ready();
   const { card } = model;
   const pipeline = new FacePipeline(
     new SharpDecoder({ maxImageBytes: config.maxImageBytes, maxPixels: config.maxPixels }),
     detector,
-    embedder,
+    new BatchingEmbedder(embedder, { maxBatch: config.batchMax, maxWaitMs: config.batchWaitMs }),
     { template: templatePoints(card), width: card.alignment.size[0], height: card.alignment.size[1] },
     { detectMaxSide: config.detectMaxSide, minDetectionScore: config.minDetectionScore, minFaceSize: config.minFaceSize },
   );

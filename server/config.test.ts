@@ -54,7 +54,7 @@ test('valid overrides are applied and paths resolved', () => {
       host: '0.0.0.0', port: 0, dataDir: resolve('some/dir'), device: 'cuda', modelPath: resolve('models/other.onnx'),
       detectWorkers: 3, embedThreads: 1, maxImageBytes: 2048, maxRequestBytes: 4096, maxImagesPerRequest: 2,
       maxPixels: 1000, detectMaxSide: 320, minDetectionScore: 0.75, minFaceSize: 40, logLevel: 'silent',
-      keepCrops: false,
+      keepCrops: false, batchMax: 32, batchWaitMs: 2,
     },
   );
 });

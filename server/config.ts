@@ -28,6 +28,9 @@ export interface Config {
   /** Faces whose box is smaller than this many pixels (original image) are ignored. */
   minFaceSize: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+  /** Micro-batching: most faces per model run, and how long a face may wait for others (ms). */
+  batchMax: number;
+  batchWaitMs: number;
   /** Keep each enrolled face's aligned crop (JPEG) so `irface reindex` can re-embed it with a new model. */
   keepCrops: boolean;
 }
@@ -89,6 +92,8 @@ export function parseConfig(env: Env = process.env): Config {
     detectMaxSide: int(env, 'IRFACE_DETECT_MAX_SIDE', 640, 64, 4096, bad),
     minDetectionScore: num(env, 'IRFACE_MIN_DETECTION_SCORE', 0.3, 0, 1, bad),
     minFaceSize: int(env, 'IRFACE_MIN_FACE_SIZE', 20, 1, 10000, bad),
+    batchMax: int(env, 'IRFACE_BATCH_MAX', 32, 1, 1024, bad),
+    batchWaitMs: int(env, 'IRFACE_BATCH_WAIT_MS', 2, 0, 1000, bad),
     keepCrops: oneOf(env, 'IRFACE_KEEP_CROPS', 'true', ['true', 'false'] as const, bad) === 'true',
     logLevel: oneOf(env, 'IRFACE_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'silent'] as const, bad),
   };
