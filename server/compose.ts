@@ -103,6 +103,11 @@ export async function openRuntimeGallery(config: Config, runtime: Runtime, purpo
 }
 
 export async function buildServer(config: Config, opts: { logger?: boolean | object; log?: (m: string) => void } = {}): Promise<{ app: FastifyInstance; runtime: Runtime; gallery: Gallery }> {
+  const model = loadModel(config.modelPath);
+  const thresholds = thresholdsOf(model);
+  if (!thresholds.default) {
+    throw new Error(`model card ${model.cardPath} has no similarity.thresholds.default; calibrate it with npm run eval:lfw -- --write-card`);
+  }
   const runtime = await buildRuntime(config, opts.log);
   let opened: OpenedGallery;
   try {
@@ -111,11 +116,7 @@ export async function buildServer(config: Config, opts: { logger?: boolean | obj
     await runtime.close();
     throw e;
   }
-  const { model, pipeline, embedder, detector } = runtime;
-  const thresholds = thresholdsOf(model);
-  if (!thresholds.default) {
-    throw new Error(`model card ${model.cardPath} has no similarity.thresholds.default; calibrate it with npm run eval:lfw -- --write-card`);
-  }
+  const { pipeline, embedder, detector } = runtime;
   const photo = selfTestPhoto();
   const health = await HealthCheck.create(pipeline, photo.bytes, 'face-api demo/sample1.jpg');
   const versions = {

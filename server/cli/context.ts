@@ -11,6 +11,7 @@ export interface CliContext {
   gallery: Gallery;
   recognition: RecognitionService;
   threshold: NamedThreshold;
+  thresholds: Record<string, NamedThreshold>;
 }
 
 const log = (m: string) => process.stderr.write(`irface: ${m}\n`);
@@ -21,10 +22,11 @@ export async function withGallery<T>(purpose: string, fn: (ctx: CliContext) => P
   try {
     const opened = await openRuntimeGallery(config, runtime, purpose, log);
     try {
-      const threshold = thresholdsOf(runtime.model).default;
+      const thresholds = thresholdsOf(runtime.model);
+      const threshold = thresholds.default;
       if (!threshold) throw new Error(`model card ${runtime.model.cardPath} has no default threshold`);
       const recognition = new RecognitionService(runtime.pipeline, opened.gallery, { keepCrops: config.keepCrops });
-      return await fn({ config, runtime, gallery: opened.gallery, recognition, threshold });
+      return await fn({ config, runtime, gallery: opened.gallery, recognition, threshold, thresholds });
     } finally {
       await opened.close();
     }

@@ -16,14 +16,17 @@ export interface EnrollSummary {
   added: number;
   skipped: number;
   failures: Record<string, number>;
+  /** Added faces that look like another enrolled person (same warning as the HTTP API). */
+  possibleDuplicates: number;
 }
 
 export async function enrollCommand(folder: string, policy: MultiFacePolicy): Promise<EnrollSummary> {
   const root = resolve(folder);
   const people = readdirSync(root).filter((d) => statSync(join(root, d)).isDirectory()).sort();
   const total = people.reduce((n, p) => n + readdirSync(join(root, p)).filter((f) => IMAGE.test(f)).length, 0);
-  return withGallery('irface enroll', async ({ gallery, recognition, threshold }) => {
-    const s: EnrollSummary = { people: people.length, created: 0, images: total, added: 0, skipped: 0, failures: {} };
+  return withGallery('irface enroll', async ({ gallery, recognition, thresholds }) => {
+    const threshold = thresholds['far_1e-3'] ?? thresholds.default;
+    const s: EnrollSummary = { people: people.length, created: 0, images: total, added: 0, skipped: 0, failures: {}, possibleDuplicates: 0 };
     const tick = progress('enroll', total);
     for (const person of people) {
       // The folder name is the external id, which is what makes a rerun find the same identity.
@@ -49,6 +52,7 @@ export async function enrollCommand(folder: string, policy: MultiFacePolicy): Pr
         const out = await recognition.enroll(identity.id, chunk, policy, threshold);
         for (const r of out.results) {
           if (r.status === 'added') s.added++;
+          if (r.possible_duplicate_of) s.possibleDuplicates++;
           else s.failures[r.error!.code] = (s.failures[r.error!.code] ?? 0) + 1;
         }
         tick(chunk.length);

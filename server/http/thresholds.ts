@@ -15,7 +15,8 @@ export function resolveThreshold(raw: string | undefined, named: Record<string, 
     if (!t) throw new ApiError('invalid_request', `unknown threshold "${key}"; the model card has: ${Object.keys(named).join(', ')}`);
     return t;
   }
-  const value = Number(key);
+  // Number('') is 0: an empty `threshold=` must not silently accept every match.
+  const value = key.trim() === '' ? NaN : Number(key);
   if (!Number.isFinite(value) || value < -1 || value > 1) {
     throw new ApiError('invalid_request', `threshold ${JSON.stringify(key)} must be a cosine between -1 and 1 or a threshold name`);
   }

@@ -6,6 +6,7 @@ import type { NamedThreshold } from '../../services/verify.ts';
 import { readImages, type ImageLimits } from '../images.ts';
 import { identityJson, faceJson } from '../mappers.ts';
 import { ApiError } from '../../errors.ts';
+import { isGalleryError } from '../../../gallery/errors.ts';
 
 export interface IdentityRouteDeps {
   gallery: Gallery;
@@ -41,7 +42,10 @@ export const identityRoutes = (deps: IdentityRouteDeps): FastifyPluginAsync => a
     },
   }, async (req) => {
     if (req.query.external_id !== undefined) {
-      const one = await gallery.getIdentityByExternalId(req.query.external_id).catch(() => null);
+      const one = await gallery.getIdentityByExternalId(req.query.external_id).catch((e) => {
+        if (isGalleryError(e, 'identity_not_found')) return null;
+        throw e;
+      });
       return { items: one ? [identityJson(one)] : [], next_cursor: null };
     }
     const page = await gallery.listIdentities({ limit: req.query.limit ?? 100, cursor: req.query.cursor ?? null });
@@ -75,7 +79,9 @@ export const identityRoutes = (deps: IdentityRouteDeps): FastifyPluginAsync => a
     const images = (await readImages(req, ['images', 'image'], limits));
     const list = [...images.get('images')!, ...images.get('image')!];
     if (list.length === 0) throw new ApiError('missing_field', 'send one or more images in field "images"');
-    const out = await recognition.enroll(req.params.id, list, req.query.on_multiple_faces ?? 'reject', deps.thresholds.default);
+    // The duplicate warning uses the strictest calibrated threshold, so it fires on likely matches only.
+    const warnAt = deps.thresholds['far_1e-3'] ?? deps.thresholds.default;
+    const out = await recognition.enroll(req.params.id, list, req.query.on_multiple_faces ?? 'reject', warnAt);
     const added = out.results.filter((r) => r.status === 'added').length;
     return reply.status(added > 0 ? 201 : 422).send({ identity: identityJson(out.identity), added, failed: out.results.length - added, results: out.results });
   });
