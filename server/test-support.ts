@@ -1,7 +1,11 @@
-// Shared fixtures for the server tests: the model to load, a quiet test config and the photo locations.
+// Shared fixtures for the server tests: the model to load, a quiet test config, the photo locations, and an
+// in-process HTTP server with the request and assertion helpers the end-to-end tests use.
+import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import { parseConfig, PROJECT_ROOT, type Config } from './config.ts';
 
 export const SHIPPED_MODEL = resolve(PROJECT_ROOT, 'models/dlib-resnet-port.onnx');
@@ -14,21 +18,27 @@ export const LFW_MISSING = !existsSync(LFW_DIR);
 export const demoPhoto = (n: number): string => join(DEMO_DIR, `sample${n}.jpg`);
 export const lfwPhoto = (name: string, n: number): string => join(LFW_DIR, name, `${name}_${String(n).padStart(4, '0')}.jpg`);
 
+let testModel: string | undefined;
+
 /**
  * TEMPORARY until the LFW calibration writes `similarity.thresholds.default` into the shipped card:
  * when the card has no default threshold, a copy of the model with a placeholder threshold is made in
- * a temp dir. Once the shipped card has one this returns the shipped model unchanged (delete then).
+ * a temp dir (once per process, removed on exit). Once the shipped card has one this returns the
+ * shipped model unchanged (delete then).
  */
 export function testModelPath(): string {
+  if (testModel) return testModel;
   const cardPath = SHIPPED_MODEL.replace(/\.onnx$/, '.json');
   const card = JSON.parse(readFileSync(cardPath, 'utf8'));
-  if (card.similarity?.thresholds?.default) return SHIPPED_MODEL;
+  if (card.similarity?.thresholds?.default) return (testModel = SHIPPED_MODEL);
   const dir = mkdtempSync(join(tmpdir(), 'irface-model-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  card.similarity ??= { metric: 'cosine' };
+  card.similarity.thresholds ??= {};
   card.similarity.thresholds.default = { value: 0.91, method: 'test' };
-  writeFileSync(join(dir, 'dlib-resnet-port.json'), JSON.stringify(card));
-  copyFileSync(SHIPPED_MODEL, join(dir, 'dlib-resnet-port.onnx'));
-  return join(dir, 'dlib-resnet-port.onnx');
+  writeFileSync(join(dir, basename(cardPath)), JSON.stringify(card));
+  copyFileSync(SHIPPED_MODEL, join(dir, basename(SHIPPED_MODEL)));
+  return (testModel = join(dir, basename(SHIPPED_MODEL)));
 }
 
 /** A validated config for in-process test servers: quiet, 2 detection workers, the test model. */
@@ -41,4 +51,96 @@ export function testConfig(env: Record<string, string> = {}): Config {
     IRFACE_LOG_LEVEL: 'silent',
     ...env,
   });
+}
+
+// ---- HTTP: a real server on 127.0.0.1 (port 0) and the helpers to call it ----
+
+/** One HTTP reply: the status, the body parsed as JSON (undefined when it is not JSON) and the raw text. */
+export interface Reply { status: number; body: any; text: string }
+
+/** Multipart files by field name; an array sends several files under the same field. */
+export type Files = Record<string, Buffer | Buffer[]>;
+
+/** A multipart body with every buffer as an image/jpeg file part. */
+export function form(files: Files): FormData {
+  const fd = new FormData();
+  for (const [field, v] of Object.entries(files)) {
+    (Array.isArray(v) ? v : [v]).forEach((buf, i) =>
+      fd.append(field, new Blob([new Uint8Array(buf)], { type: 'image/jpeg' }), `${field}${i}.jpg`));
+  }
+  return fd;
+}
+
+/** What a reply must never show: stack frames, a "stack" field, installed or source paths, file:line. */
+export const NO_INTERNALS = /\bat \S+ \(|\n\s+at |"stack"|node_modules|\/work\/|\w\.(ts|mjs|js):\d+/;
+
+/** Asserts an error reply: status, code, a non-empty message, and nothing of the server's internals. */
+export function assertError(r: Reply, status: number, code: string, label = ''): void {
+  const why = label ? `${label}: ${r.text}` : r.text;
+  assert.equal(r.status, status, why);
+  assert.equal(r.body?.error?.code, code, why);
+  assert.equal(typeof r.body.error.message, 'string', why);
+  assert.ok(r.body.error.message.length > 0, why);
+  assert.doesNotMatch(r.text, NO_INTERNALS, 'no stack traces or file paths');
+}
+
+/**
+ * An in-process server for one test file. The helpers are plain functions (destructure them at module
+ * level) that use whichever server is running, so close() then start() restarts it on the same config.
+ */
+export interface TestServer {
+  /** The running app; throws when not started. */
+  readonly app: FastifyInstance;
+  /** http://127.0.0.1:PORT of the running app; throws when not started. */
+  readonly base: string;
+  /** Builds the server from the config and listens on 127.0.0.1, port 0. */
+  start(): Promise<void>;
+  /** Closes the server if it runs (safe to call when start failed or never ran). */
+  close(): Promise<void>;
+  call(path: string, init?: RequestInit): Promise<Reply>;
+  /** Sends body as JSON; a string is sent as it is (to send malformed JSON). */
+  json(method: string, path: string, body: unknown): Promise<Reply>;
+  /** POSTs files as multipart/form-data. */
+  postForm(path: string, files: Files): Promise<Reply>;
+}
+
+export function testServer(config: Config): TestServer {
+  let running: { app: FastifyInstance; base: string } | undefined;
+  const current = () => {
+    if (!running) throw new Error('test server is not running: call start() first (e.g. in before())');
+    return running;
+  };
+  const call = async (path: string, init: RequestInit = {}): Promise<Reply> => {
+    const res = await fetch(current().base + path, init);
+    const text = await res.text();
+    let body: any;
+    try { body = JSON.parse(text); } catch { body = undefined; }
+    return { status: res.status, body, text };
+  };
+  return {
+    get app() { return current().app; },
+    get base() { return current().base; },
+    async start() {
+      if (running) throw new Error('test server already running');
+      // Loaded here, not at the top, so tests that only need the fixtures above do not load the whole server.
+      const { buildServer } = await import('./compose.ts');
+      const { app } = await buildServer(config, { logger: false });
+      try {
+        await app.listen({ host: '127.0.0.1', port: 0 });
+      } catch (e) {
+        await app.close();
+        throw e;
+      }
+      running = { app, base: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` };
+    },
+    async close() {
+      const r = running;
+      running = undefined;
+      await r?.app.close();
+    },
+    call,
+    json: (method, path, body) =>
+      call(path, { method, headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    postForm: (path, files) => call(path, { method: 'POST', body: form(files) }),
+  };
 }

@@ -2,65 +2,24 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
-import type { FastifyInstance } from 'fastify';
-import { buildServer } from '../compose.ts';
-import { testConfig, demoPhoto, lfwPhoto, LFW_DIR, LFW_MISSING } from '../test-support.ts';
+import { testConfig, testServer, form, assertError, demoPhoto, lfwPhoto, LFW_DIR, LFW_MISSING, type Reply } from '../test-support.ts';
 
 // Small limits so the limit paths are cheap to reach; the demo photos (<= 300 KB) stay well inside them.
 const MAX_IMAGE_BYTES = 1024 * 1024;
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 const MAX_IMAGES = 4;
 
-let app: FastifyInstance;
-let base: string;
+const server = testServer(testConfig({
+  IRFACE_MAX_IMAGE_BYTES: String(MAX_IMAGE_BYTES),
+  IRFACE_MAX_REQUEST_BYTES: String(MAX_REQUEST_BYTES),
+  IRFACE_MAX_IMAGES_PER_REQUEST: String(MAX_IMAGES),
+}));
+const { call, json, postForm } = server;
 const photo1 = readFileSync(demoPhoto(1)); // 1920x1280, 3 people
 
-before(async () => {
-  ({ app } = await buildServer(testConfig({
-    IRFACE_MAX_IMAGE_BYTES: String(MAX_IMAGE_BYTES),
-    IRFACE_MAX_REQUEST_BYTES: String(MAX_REQUEST_BYTES),
-    IRFACE_MAX_IMAGES_PER_REQUEST: String(MAX_IMAGES),
-  }), { logger: false }));
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-});
-
-after(async () => {
-  await app?.close();
-});
-
-interface Reply { status: number; body: any; text: string }
-
-async function call(path: string, init: RequestInit = {}): Promise<Reply> {
-  const res = await fetch(base + path, init);
-  const text = await res.text();
-  let body: any;
-  try { body = JSON.parse(text); } catch { body = undefined; }
-  return { status: res.status, body, text };
-}
-
-function form(files: Record<string, Buffer | Buffer[]>): FormData {
-  const fd = new FormData();
-  for (const [field, v] of Object.entries(files)) {
-    for (const buf of Array.isArray(v) ? v : [v]) fd.append(field, new Blob([new Uint8Array(buf)], { type: 'image/jpeg' }), `${field}.jpg`);
-  }
-  return fd;
-}
-
-const postForm = (path: string, files: Record<string, Buffer | Buffer[]>) => call(path, { method: 'POST', body: form(files) });
-const postJson = (path: string, body: unknown) =>
-  call(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
-
-/** Asserts an error reply: status, code, a message, and nothing of the server's internals. */
-function assertError(r: Reply, status: number, code: string) {
-  assert.equal(r.status, status, r.text);
-  assert.equal(r.body?.error?.code, code, r.text);
-  assert.equal(typeof r.body.error.message, 'string');
-  assert.ok(r.body.error.message.length > 0);
-  assert.doesNotMatch(r.text, /\bat \S+ \(|\n\s+at |"stack"|node_modules|\/work\/|\w\.(ts|mjs|js):\d+/, 'no stack traces or file paths');
-}
+before(() => server.start());
+after(() => server.close());
 
 interface Box { x: number; y: number; width: number; height: number }
 
@@ -134,10 +93,10 @@ test('max_faces=1 keeps only the largest face', async () => {
 test('the same photo as JSON base64 and as a data: URL gives the same result', async () => {
   const all = await detectPhoto1();
   const b64 = photo1.toString('base64');
-  const plain = await postJson('/v1/detect', { image: b64 });
+  const plain = await json('POST', '/v1/detect', { image: b64 });
   assert.equal(plain.status, 200, plain.text);
   assert.deepEqual(plain.body, all.body);
-  const dataUrl = await postJson('/v1/detect', { image: `data:image/jpeg;base64,${b64}` });
+  const dataUrl = await json('POST', '/v1/detect', { image: `data:image/jpeg;base64,${b64}` });
   assert.equal(dataUrl.status, 200, dataUrl.text);
   assert.deepEqual(dataUrl.body, all.body);
 });
@@ -240,7 +199,7 @@ test('no image field -> missing_field 400', async () => {
   const fd = new FormData();
   fd.append('note', 'no file here');
   assertError(await call('/v1/detect', { method: 'POST', body: fd }), 400, 'missing_field');
-  assertError(await postJson('/v1/detect', {}), 400, 'missing_field');
+  assertError(await json('POST', '/v1/detect', {}), 400, 'missing_field');
   assertError(await postForm('/v1/verify', { image_a: photo1 }), 400, 'missing_field');
 });
 
@@ -257,7 +216,7 @@ test('a text file as the image -> unsupported_format 415', async () => {
 test('a truncated JPEG and an empty file -> invalid_image 400', async () => {
   assertError(await postForm('/v1/detect', { image: photo1.subarray(0, photo1.length >> 1) }), 400, 'invalid_image');
   assertError(await postForm('/v1/detect', { image: Buffer.alloc(0) }), 400, 'invalid_image');
-  assertError(await postJson('/v1/detect', { image: '' }), 400, 'invalid_image');
+  assertError(await json('POST', '/v1/detect', { image: '' }), 400, 'invalid_image');
 });
 
 test('a blank image on either side of verify -> no_face 422 naming that side', async () => {
@@ -266,7 +225,7 @@ test('a blank image on either side of verify -> no_face 422 naming that side', a
   const b = await postForm('/v1/verify', { image_a: crop, image_b: grey });
   assertError(b, 422, 'no_face');
   assert.equal(b.body.error.details.field, 'image_b');
-  const a = await postJson('/v1/verify', { image_a: grey.toString('base64'), image_b: crop.toString('base64') });
+  const a = await json('POST', '/v1/verify', { image_a: grey.toString('base64'), image_b: crop.toString('base64') });
   assertError(a, 422, 'no_face');
   assert.equal(a.body.error.details.field, 'image_a');
   // detect on a blank image is not an error: just no faces
@@ -276,14 +235,14 @@ test('a blank image on either side of verify -> no_face 422 naming that side', a
 });
 
 test('invalid base64 -> invalid_base64 400; a non-string -> invalid_request', async () => {
-  assertError(await postJson('/v1/detect', { image: 'this is not base64!' }), 400, 'invalid_base64');
-  assertError(await postJson('/v1/detect', { image: 'abcde' }), 400, 'invalid_base64');
-  assertError(await postJson('/v1/detect', { image: 12345 }), 400, 'invalid_request');
+  assertError(await json('POST', '/v1/detect', { image: 'this is not base64!' }), 400, 'invalid_base64');
+  assertError(await json('POST', '/v1/detect', { image: 'abcde' }), 400, 'invalid_base64');
+  assertError(await json('POST', '/v1/detect', { image: 12345 }), 400, 'invalid_request');
 });
 
 test('a JSON body that is an array, or malformed JSON -> invalid_request 400', async () => {
-  assertError(await postJson('/v1/detect', [photo1.toString('base64')]), 400, 'invalid_request');
-  assertError(await postJson('/v1/detect', '{"image": '), 400, 'invalid_request');
+  assertError(await json('POST', '/v1/detect', [photo1.toString('base64')]), 400, 'invalid_request');
+  assertError(await json('POST', '/v1/detect', '{"image": '), 400, 'invalid_request');
 });
 
 test('bad query parameters -> invalid_request 400', async () => {
@@ -300,7 +259,7 @@ test('bad query parameters -> invalid_request 400', async () => {
 test('too many files -> too_many_images 413 (multipart and JSON)', async () => {
   const png = await tinyPng();
   assertError(await postForm('/v1/detect', { image: Array(MAX_IMAGES + 1).fill(png) }), 413, 'too_many_images');
-  assertError(await postJson('/v1/detect', { image: Array(MAX_IMAGES + 1).fill(png.toString('base64')) }), 413, 'too_many_images');
+  assertError(await json('POST', '/v1/detect', { image: Array(MAX_IMAGES + 1).fill(png.toString('base64')) }), 413, 'too_many_images');
   // two images where one is expected is a plain request error
   assertError(await postForm('/v1/detect', { image: [png, png] }), 400, 'invalid_request');
 });
@@ -308,12 +267,12 @@ test('too many files -> too_many_images 413 (multipart and JSON)', async () => {
 test('an image over the per-image byte limit -> image_too_large 413 (multipart and JSON)', async () => {
   const big = Buffer.concat([photo1, Buffer.alloc(MAX_IMAGE_BYTES + 10 - photo1.length, 7)]);
   assertError(await postForm('/v1/detect', { image: big }), 413, 'image_too_large');
-  assertError(await postJson('/v1/detect', { image: big.toString('base64') }), 413, 'image_too_large');
+  assertError(await json('POST', '/v1/detect', { image: big.toString('base64') }), 413, 'image_too_large');
 });
 
 test('a body over the request limit -> payload_too_large 413', async () => {
   const huge = { image: 'A'.repeat(MAX_REQUEST_BYTES + 1024) };
-  assertError(await postJson('/v1/detect', huge), 413, 'payload_too_large');
+  assertError(await json('POST', '/v1/detect', huge), 413, 'payload_too_large');
 });
 
 test('an unsupported content type -> unsupported_media_type 415', async () => {

@@ -4,57 +4,19 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
-import type { FastifyInstance } from 'fastify';
-import { buildServer } from '../compose.ts';
-import { testConfig, demoPhoto, lfwPhoto, LFW_DIR, LFW_MISSING } from '../test-support.ts';
+import { testConfig, testServer, assertError, NO_INTERNALS, demoPhoto, lfwPhoto, LFW_DIR, LFW_MISSING, type Reply } from '../test-support.ts';
 
-let app: FastifyInstance;
-let base: string;
 const dataDir = mkdtempSync(join(tmpdir(), 'irface-gallery-api-'));
+const server = testServer(testConfig({ IRFACE_DATA_DIR: dataDir }));
+const { call, json, postForm } = server;
 
-before(async () => {
-  ({ app } = await buildServer(testConfig({ IRFACE_DATA_DIR: dataDir }), { logger: false }));
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-});
+before(() => server.start());
 
 after(async () => {
-  await app?.close();
+  await server.close();
   rmSync(dataDir, { recursive: true, force: true });
 });
-
-interface Reply { status: number; body: any; text: string }
-
-async function call(path: string, init: RequestInit = {}): Promise<Reply> {
-  const res = await fetch(base + path, init);
-  const text = await res.text();
-  let body: any;
-  try { body = JSON.parse(text); } catch { body = undefined; }
-  return { status: res.status, body, text };
-}
-
-const json = (method: string, path: string, body: unknown) =>
-  call(path, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-
-function form(field: string, files: Buffer[]): FormData {
-  const fd = new FormData();
-  files.forEach((buf, i) => fd.append(field, new Blob([new Uint8Array(buf)], { type: 'image/jpeg' }), `${field}${i}.jpg`));
-  return fd;
-}
-
-const postFiles = (path: string, field: string, files: Buffer[]) => call(path, { method: 'POST', body: form(field, files) });
-
-const NO_INTERNALS = /\bat \S+ \(|\n\s+at |"stack"|node_modules|\/work\/|\w\.(ts|mjs|js):\d+/;
-
-/** Asserts an error reply: status, code, a message, and nothing of the server's internals. */
-function assertError(r: Reply, status: number, code: string) {
-  assert.equal(r.status, status, r.text);
-  assert.equal(r.body?.error?.code, code, r.text);
-  assert.ok(typeof r.body.error.message === 'string' && r.body.error.message.length > 0, r.text);
-  assert.doesNotMatch(r.text, NO_INTERNALS, 'no stack traces or file paths');
-}
 
 async function createIdentity(body: Record<string, unknown>): Promise<any> {
   const r = await json('POST', '/v1/identities', body);
@@ -71,7 +33,7 @@ const blank = () => sharp({ create: { width: 400, height: 300, channels: 3, back
 /** Creates an identity and enrolls LFW photos of one person in one request (LFW photos often show bystanders too). */
 async function enrolled(name: string, photos: number[]): Promise<any> {
   const ident = await createIdentity({ name });
-  const r = await postFiles(`/v1/identities/${ident.id}/faces?on_multiple_faces=largest`, 'images', photos.map((n) => lfw(name, n)));
+  const r = await postForm(`/v1/identities/${ident.id}/faces?on_multiple_faces=largest`, { images: photos.map((n) => lfw(name, n)) });
   assert.equal(r.status, 201, r.text);
   assert.equal(r.body.added, photos.length, r.text);
   return r.body.identity;
@@ -169,13 +131,13 @@ test('GET/PATCH/DELETE /v1/identities/{id}, with 404, 400 and 409 paths', async 
 test('enrolling several images in one multipart request reports each image in order', { skip: lfwSkip }, async () => {
   const ident = await createIdentity({ name: 'Colin Powell' });
   const faces = `/v1/identities/${ident.id}/faces`;
-  const first = await postFiles(faces, 'images', [lfw('Colin_Powell', 1), lfw('Colin_Powell', 2), lfw('Colin_Powell', 1)]);
+  const first = await postForm(faces, { images: [lfw('Colin_Powell', 1), lfw('Colin_Powell', 2), lfw('Colin_Powell', 1)] });
   assert.equal(first.status, 201, first.text);
   assert.deepEqual(first.body.results.map((r: any) => r.status), ['added', 'added', 'failed']);
   assert.equal(first.body.results[2].error.code, 'duplicate_image');
   assert.equal(first.body.identity.face_count, 2);
 
-  const second = await postFiles(faces, 'images', [lfw('Colin_Powell', 3), lfw('Colin_Powell', 2), textFile, await blank(), groupPhoto]);
+  const second = await postForm(faces, { images: [lfw('Colin_Powell', 3), lfw('Colin_Powell', 2), textFile, await blank(), groupPhoto] });
   assert.equal(second.status, 201, second.text);
   assert.doesNotMatch(second.text, NO_INTERNALS);
   const { results } = second.body;
@@ -189,7 +151,7 @@ test('enrolling several images in one multipart request reports each image in or
   assert.equal(second.body.failed, 4);
   assert.equal(second.body.identity.face_count, 3);
 
-  const none = await postFiles(faces, 'images', [textFile, await blank()]);
+  const none = await postForm(faces, { images: [textFile, await blank()] });
   assert.equal(none.status, 422, none.text);
   assert.equal(none.body.added, 0);
   assert.deepEqual(none.body.results.map((r: any) => r.error.code), ['unsupported_format', 'no_face']);
@@ -216,32 +178,32 @@ test('enrolling several images in one multipart request reports each image in or
 
 test('on_multiple_faces=largest enrolls the largest face of a group photo', async () => {
   const ident = await createIdentity({ name: 'group-largest' });
-  const rejected = await postFiles(`/v1/identities/${ident.id}/faces`, 'images', [groupPhoto]);
+  const rejected = await postForm(`/v1/identities/${ident.id}/faces`, { images: [groupPhoto] });
   assert.equal(rejected.status, 422, rejected.text);
   assert.equal(rejected.body.results[0].error.code, 'multiple_faces');
-  const r = await postFiles(`/v1/identities/${ident.id}/faces?on_multiple_faces=largest`, 'images', [groupPhoto]);
+  const r = await postForm(`/v1/identities/${ident.id}/faces?on_multiple_faces=largest`, { images: [groupPhoto] });
   assert.equal(r.status, 201, r.text);
   assert.equal(r.body.results[0].status, 'added');
-  const detected = await postFiles('/v1/detect?max_faces=1', 'image', [groupPhoto]);
+  const detected = await postForm('/v1/detect?max_faces=1', { image: [groupPhoto] });
   const [face] = (await call(`/v1/identities/${ident.id}/faces`)).body.items;
   assert.deepEqual(face.box, detected.body.faces[0].box);
-  assertError(await postFiles(`/v1/identities/${ident.id}/faces?on_multiple_faces=all`, 'images', [groupPhoto]), 400, 'invalid_request');
+  assertError(await postForm(`/v1/identities/${ident.id}/faces?on_multiple_faces=all`, { images: [groupPhoto] }), 400, 'invalid_request');
 });
 
 test('enrollment errors: unknown identity 404, no images 400, wrong field 400', async () => {
   const png = await blank();
-  assertError(await postFiles('/v1/identities/00000000-0000-4000-8000-000000000000/faces', 'images', [png]), 404, 'identity_not_found');
+  assertError(await postForm('/v1/identities/00000000-0000-4000-8000-000000000000/faces', { images: [png] }), 404, 'identity_not_found');
   assertError(await call('/v1/identities/00000000-0000-4000-8000-000000000000/faces'), 404, 'identity_not_found');
   const ident = await createIdentity({ name: 'no-images' });
   assertError(await json('POST', `/v1/identities/${ident.id}/faces`, { images: [] }), 400, 'missing_field');
-  assertError(await postFiles(`/v1/identities/${ident.id}/faces`, 'photos', [png]), 400, 'invalid_request');
+  assertError(await postForm(`/v1/identities/${ident.id}/faces`, { photos: [png] }), 400, 'invalid_request');
   assertError(await json('POST', `/v1/identities/${ident.id}/faces`, { images: ['not base64!'] }), 400, 'invalid_base64');
 });
 
 test('a photo of person A enrolled under identity B warns possible_duplicate_of A', { skip: lfwSkip }, async () => {
   const bush = await enrolled('George_W_Bush', [1, 2]);
   const other = await createIdentity({ name: 'someone else' });
-  const r = await postFiles(`/v1/identities/${other.id}/faces`, 'images', [lfw('George_W_Bush', 3)]);
+  const r = await postForm(`/v1/identities/${other.id}/faces`, { images: [lfw('George_W_Bush', 3)] });
   assert.equal(r.status, 201, r.text);
   const dup = r.body.results[0].possible_duplicate_of;
   assert.ok(dup, `no warning: ${r.text}`);
@@ -262,7 +224,7 @@ test('deleting faces recomputes the identity; with none left verify -> 422 no_en
   assert.equal(d1.status, 204, d1.text);
   assert.equal((await call(path)).body.face_count, 1);
   assertError(await call(`${path}/faces/${f1.id}`, { method: 'DELETE' }), 404, 'face_not_found');
-  const v1 = await postFiles(`${path}/verify`, 'image', [lfw('Tony_Blair', 3)]);
+  const v1 = await postForm(`${path}/verify`, { image: [lfw('Tony_Blair', 3)] });
   assert.equal(v1.status, 200, v1.text);
   assert.equal(v1.body.compared_with.faces, 1);
 
@@ -271,12 +233,12 @@ test('deleting faces recomputes the identity; with none left verify -> 422 no_en
   assert.equal(left.status, 200, 'the identity outlives its faces');
   assert.equal(left.body.face_count, 0);
   assert.deepEqual((await call(`${path}/faces`)).body.items, []);
-  assertError(await postFiles(`${path}/verify`, 'image', [lfw('Tony_Blair', 3)]), 422, 'no_enrolled_faces');
+  assertError(await postForm(`${path}/verify`, { image: [lfw('Tony_Blair', 3)] }), 422, 'no_enrolled_faces');
 });
 
 test('POST /v1/identities/{id}/verify compares with the class center', { skip: lfwSkip }, async () => {
   const ident = await enrolled('Serena_Williams', [1, 2, 3]);
-  const same = await postFiles(`/v1/identities/${ident.id}/verify`, 'image', [lfw('Serena_Williams', 4)]);
+  const same = await postForm(`/v1/identities/${ident.id}/verify`, { image: [lfw('Serena_Williams', 4)] });
   assert.equal(same.status, 200, same.text);
   assert.equal(same.body.match, true, same.text);
   assert.ok(same.body.similarity >= same.body.threshold.value);
@@ -291,18 +253,18 @@ test('POST /v1/identities/{id}/verify compares with the class center', { skip: l
   assert.equal(other.body.match, false, other.text);
   assert.ok(other.body.similarity < other.body.threshold.value);
 
-  assertError(await postFiles('/v1/identities/00000000-0000-4000-8000-000000000000/verify', 'image', [lfw('Serena_Williams', 4)]), 404, 'identity_not_found');
-  assertError(await postFiles(`/v1/identities/${ident.id}/verify`, 'image', [await blank()]), 422, 'no_face');
-  assertError(await postFiles(`/v1/identities/${ident.id}/verify?threshold=2`, 'image', [lfw('Serena_Williams', 4)]), 400, 'invalid_request');
+  assertError(await postForm('/v1/identities/00000000-0000-4000-8000-000000000000/verify', { image: [lfw('Serena_Williams', 4)] }), 404, 'identity_not_found');
+  assertError(await postForm(`/v1/identities/${ident.id}/verify`, { image: [await blank()] }), 422, 'no_face');
+  assertError(await postForm(`/v1/identities/${ident.id}/verify?threshold=2`, { image: [lfw('Serena_Williams', 4)] }), 400, 'invalid_request');
 });
 
 test('a deleted identity never appears in search results', { skip: lfwSkip }, async () => {
   const gone = await enrolled('Gerhard_Schroeder', [1, 2]);
   const probe = lfw('Gerhard_Schroeder', 3);
-  const before = await call('/v1/search?k=100', { method: 'POST', body: form('image', [probe]) });
+  const before = await postForm('/v1/search?k=100', { image: probe });
   assert.equal(before.body.faces[0].best?.identity.id, gone.id, before.text);
   assert.equal((await call(`/v1/identities/${gone.id}`, { method: 'DELETE' })).status, 204);
-  const r = await call('/v1/search?k=100', { method: 'POST', body: form('image', [probe]) });
+  const r = await postForm('/v1/search?k=100', { image: probe });
   assert.equal(r.status, 200, r.text);
   assert.ok(r.body.faces.length >= 1);
   for (const f of r.body.faces) {

@@ -4,55 +4,23 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
-import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../compose.ts';
-import { testConfig, demoPhoto, lfwPhoto, LFW_DIR, LFW_MISSING } from '../test-support.ts';
+import { testConfig, testServer, assertError, demoPhoto, lfwPhoto, LFW_DIR, LFW_MISSING, type Reply } from '../test-support.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'irface-gallery-search-'));
 const config = testConfig({ IRFACE_DATA_DIR: dataDir });
-let app: FastifyInstance;
-let base: string;
+const server = testServer(config);
+const { call, json, postForm } = server;
 
-async function start(): Promise<void> {
-  ({ app } = await buildServer(config, { logger: false }));
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-}
-
-before(start);
+before(() => server.start());
 
 after(async () => {
-  await app?.close();
+  await server.close();
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-interface Reply { status: number; body: any; text: string }
-
-async function call(path: string, init: RequestInit = {}): Promise<Reply> {
-  const res = await fetch(base + path, init);
-  const text = await res.text();
-  let body: any;
-  try { body = JSON.parse(text); } catch { body = undefined; }
-  return { status: res.status, body, text };
-}
-
-function form(field: string, files: Buffer[]): FormData {
-  const fd = new FormData();
-  files.forEach((buf, i) => fd.append(field, new Blob([new Uint8Array(buf)], { type: 'image/jpeg' }), `${field}${i}.jpg`));
-  return fd;
-}
-
-const search = (image: Buffer, query = '') => call(`/v1/search${query ? `?${query}` : ''}`, { method: 'POST', body: form('image', [image]) });
-
-/** Asserts an error reply: status, code, a message, and nothing of the server's internals. */
-function assertError(r: Reply, status: number, code: string, label = '') {
-  assert.equal(r.status, status, `${label} ${r.text}`);
-  assert.equal(r.body?.error?.code, code, `${label} ${r.text}`);
-  assert.ok(typeof r.body.error.message === 'string' && r.body.error.message.length > 0, r.text);
-  assert.doesNotMatch(r.text, /\bat \S+ \(|\n\s+at |"stack"|node_modules|\/work\/|\w\.(ts|mjs|js):\d+/, 'no stack traces or file paths');
-}
+const search = (image: Buffer, query = '') => postForm(`/v1/search${query ? `?${query}` : ''}`, { image });
 
 const lfw = (name: string, n: number) => readFileSync(lfwPhoto(name, n));
 const lfwSkip = LFW_MISSING ? `LFW not found at ${LFW_DIR} (set IRFACE_LFW)` : false;
@@ -75,10 +43,10 @@ async function enrollAll(): Promise<Map<string, string>> {
   const ids = new Map<string, string>();
   const misses: string[] = [];
   const one = async (name: string) => {
-    const c = await call('/v1/identities', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name }) });
+    const c = await json('POST', '/v1/identities', { name });
     assert.equal(c.status, 201, c.text);
     // LFW photos often show bystanders too: the subject is the largest face.
-    const r = await call(`/v1/identities/${c.body.id}/faces?on_multiple_faces=largest`, { method: 'POST', body: form('images', [1, 2, 3].map((n) => lfw(name, n))) });
+    const r = await postForm(`/v1/identities/${c.body.id}/faces?on_multiple_faces=largest`, { images: [1, 2, 3].map((n) => lfw(name, n)) });
     assert.equal(r.status, 201, `${name}: ${r.text}`);
     for (const x of r.body.results) {
       if (x.status === 'added') continue;
@@ -183,7 +151,7 @@ test('search: bad k or threshold -> 400 invalid_request; missing or non-image in
   for (const q of ['k=0', 'k=1000', 'k=abc', 'k=1.5', 'k=', 'threshold=NaN', 'threshold=2', 'threshold=-1.5', 'threshold=', 'max_faces=0', 'unknown=1']) {
     assertError(await search(png, q), 400, 'invalid_request', q);
   }
-  assertError(await call('/v1/search', { method: 'POST', body: new FormData() }), 400, 'missing_field');
+  assertError(await postForm('/v1/search', {}), 400, 'missing_field');
   assertError(await search(Buffer.from('plain text, not an image')), 415, 'unsupported_format');
   const blank = await search(await sharp({ create: { width: 300, height: 200, channels: 3, background: '#7f7f7f' } }).jpeg().toBuffer());
   assert.equal(blank.status, 200, blank.text);
@@ -226,7 +194,7 @@ async function allIdentities(): Promise<any[]> {
 }
 
 test('after a clean restart identities, faces and search results are the same and the index is loaded', async () => {
-  if (LFW_MISSING) await call('/v1/identities', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"kept"}' });
+  if (LFW_MISSING) await json('POST', '/v1/identities', { name: 'kept' });
   const ids = LFW_MISSING ? new Map<string, string>() : await enrolled();
   const probes = LFW_MISSING ? [] : [lfw(KNOWN, 4), lfw(PEOPLE[0], 4), lfw(...STRANGER)];
   const snapshot = async () => ({
@@ -236,8 +204,8 @@ test('after a clean restart identities, faces and search results are the same an
   });
   const was = await snapshot();
   assert.ok(was.identities.length >= 1);
-  await app.close();
-  await start();
+  await server.close();
+  await server.start();
 
   const status = await call('/v1/status');
   assert.equal(status.body.gallery.index.source, 'loaded', JSON.stringify(status.body.gallery.index));
