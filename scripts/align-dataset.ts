@@ -7,22 +7,20 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { parseConfig } from '../server/config.ts';
 import { buildRuntime } from '../server/compose.ts';
-import type { Point } from '../server/pipeline/geometry.ts';
-import type { Box } from '../server/pipeline/types.ts';
-import { JsonlCache } from './lfw/cache.ts';
-import { chooseFace } from './lfw/choose.ts';
+import { JsonlCache, detectionCacheKey } from './lfw/cache.ts';
+import { detectSubject, subjectFace, type SubjectDetections } from './lfw/choose.ts';
 import { mapLimit, progress } from '../server/cli/progress.ts';
 
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     people: { type: 'string' }, // optional list file (LFW people*.txt format or one name per line)
-    policy: { type: 'string', default: 'centre' }, // centre: plausible face nearest the centre (LFW); largest
+    // centre: the plausible face nearest the centre, as eval:lfw chooses (LFW); largest: the largest face
+    policy: { type: 'string', default: 'centre' },
     cache: { type: 'string' }, // detection cache folder (default <out>); eval:lfw's cache can be shared
   },
 });
 
-interface DetRecord { w: number; h: number; faces: { score: number; box: Box; points: Point[] }[] }
 
 function readPeople(path: string): Set<string> {
   return new Set(readFileSync(path, 'utf8').split('\n').map((l) => l.trim().split(/\s+/)[0]).filter((n) => n && !/^\d+$/.test(n)));
@@ -47,8 +45,8 @@ async function main() {
     }
   }
   mkdirSync(output, { recursive: true });
-  const detKey = `det-faceapi${detector.version}-s${config.minDetectionScore}-m${config.detectMaxSide}-f${config.minFaceSize}`;
-  const cache = new JsonlCache<DetRecord>(join(opts.cache ? resolve(opts.cache) : join(output, '.cache'), `${detKey}.jsonl`));
+  const detKey = detectionCacheKey(config, detector.version);
+  const cache = new JsonlCache<SubjectDetections>(join(opts.cache ? resolve(opts.cache) : join(output, '.cache'), `${detKey}.jsonl`));
   let skipped = 0, written = 0;
   const tick = progress('align', jobs.length);
   await mapLimit(jobs, config.detectWorkers * 2, async ({ id, file }) => {
@@ -58,15 +56,11 @@ async function main() {
     if (existsSync(target)) { written++; return; }
     const decoded = await pipeline.decode(await readFile(join(input, id, file)));
     let det = cache.get(key);
-    if (!det) {
-      det = { w: decoded.image.width, h: decoded.image.height, faces: await pipeline.detect(decoded) };
-      cache.set(key, det);
-    }
-    const face = opts.policy === 'largest' ? det.faces[0] : chooseFace(det.faces, det.w, det.h);
+    if (!det) cache.set(key, (det = await detectSubject(pipeline, decoded)));
+    const face = opts.policy === 'largest' ? det.faces[0] : subjectFace(det);
     if (!face) { skipped++; return; }
-    const [aligned] = await pipeline.embed(decoded.image, [face]);
+    const crop = pipeline.align(decoded.image, face);
     mkdirSync(join(output, id), { recursive: true });
-    const { crop } = aligned;
     await sharp(crop.data, { raw: { width: crop.width, height: crop.height, channels: 3 } }).png().toFile(target);
     written++;
   });

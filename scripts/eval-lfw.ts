@@ -6,13 +6,14 @@ import { homedir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../server/config.ts';
 import { buildRuntime } from '../server/compose.ts';
+import { FaceApiDetector } from '../server/adapters/faceapi/detector.ts';
 import type { Point } from '../server/pipeline/geometry.ts';
 import type { Box } from '../server/pipeline/types.ts';
 import { dot } from '../server/pipeline/vectors.ts';
 import { readPairs } from './lfw/protocol.ts';
-import { JsonlCache } from './lfw/cache.ts';
+import { JsonlCache, detectionCacheKey } from './lfw/cache.ts';
 import { f32ToB64, b64ToF32 } from '../server/cli/codec.ts';
-import { chooseFace, meanBox, meanPoints } from './lfw/choose.ts';
+import { chooseFace, meanBox, meanPoints, detectSubject, subjectFace, type SubjectDetections } from './lfw/choose.ts';
 import { kFoldAccuracy, tarAtFar, type Scored } from './lfw/verification.ts';
 import { mapLimit, progress } from '../server/cli/progress.ts';
 
@@ -26,7 +27,6 @@ const { values: args } = parseArgs({
   },
 });
 
-interface DetRecord { w: number; h: number; faces: { score: number; box: Box; points: Point[] }[] }
 interface RefRecord { w: number; h: number; faces: { score: number; box: Box; d: string }[] }
 
 async function main() {
@@ -41,26 +41,22 @@ async function main() {
   const folds = Number(args.folds);
   const pairs = readPairs(lfw).filter((p) => p.fold < folds);
   const images = [...new Set(pairs.flatMap((p) => [p.a, p.b]))].sort();
-  const detKey = `det-faceapi${detector.version}-s${config.minDetectionScore}-m${config.detectMaxSide}-f${config.minFaceSize}`;
-  const detections = new JsonlCache<DetRecord>(join(args.cache!, `${detKey}.jsonl`));
+  const detKey = detectionCacheKey(config, detector.version);
+  const detections = new JsonlCache<SubjectDetections>(join(args.cache!, `${detKey}.jsonl`));
   const bytesOf = (img: string) => readFileSync(join(lfw, 'images', img));
 
   // 1. Detection through the server's pipeline (cached).
-  const todo = images.filter((i) => !detections.get(i));
+  const todo = images.filter((img) => !detections.get(img));
   console.error(`detections: ${images.length - todo.length} cached, ${todo.length} to run`);
   const tick = progress('detect', todo.length);
   await mapLimit(todo, config.detectWorkers * 2, async (img) => {
     const decoded = await pipeline.decode(bytesOf(img));
-    const faces = await pipeline.detect(decoded);
-    detections.set(img, { w: decoded.image.width, h: decoded.image.height, faces });
+    detections.set(img, await detectSubject(pipeline, decoded, detections.get(img)));
     tick();
   });
 
   // 2. Choose the subject's face; derive the fallback from the faces that were found.
-  const chosen = new Map(images.map((img) => {
-    const d = detections.get(img)!;
-    return [img, chooseFace(d.faces, d.w, d.h)] as const;
-  }));
+  const chosen = new Map(images.map((img) => [img, subjectFace(detections.get(img)!)] as const));
   const found = [...chosen.values()].filter((f) => f !== undefined);
   const fallbackPoints = meanPoints(found.map((f) => f!.points));
   const fallbacks = images.filter((i) => !chosen.get(i));
@@ -83,16 +79,18 @@ async function main() {
   let reference: Scored[] | null = null;
   let refFallbacks = 0;
   if (!args['no-reference']) {
-    const refs = new JsonlCache<RefRecord>(join(args.cache!, `ref-faceapi${detector.version}-s${config.minDetectionScore}.jsonl`));
+    // The reference row is face-api end to end, whichever detector the server is configured with.
+    const faceapi = detector instanceof FaceApiDetector ? detector : new FaceApiDetector(config.detectWorkers);
+    await faceapi.ready();
+    const refs = new JsonlCache<RefRecord>(join(args.cache!, `ref-faceapi${faceapi.version}-s${config.minDetectionScore}.jsonl`));
     const refTodo = images.filter((i) => !refs.get(i));
     const tickR = progress('face-api reference', refTodo.length);
     const fbBox = meanBox(found.map((f) => f!.box));
     await mapLimit(refTodo, config.detectWorkers * 2, async (img) => {
       const { image } = await pipeline.decode(bytesOf(img));
-      let faces = await detector.reference(image, config.minDetectionScore);
-      let pick = chooseFace(faces, image.width, image.height);
-      if (!pick) faces = await detector.reference(image, 0, [[fbBox.x, fbBox.y, fbBox.width, fbBox.height]]);
-      pick ??= faces[0];
+      // The same policy as our row: the plausible face nearest the centre, else a fixed region (the mean box).
+      let pick = chooseFace(await faceapi.reference(image, config.minDetectionScore), image.width, image.height);
+      pick ??= (await faceapi.reference(image, 0, [[fbBox.x, fbBox.y, fbBox.width, fbBox.height]]))[0];
       refs.set(img, { w: image.width, h: image.height, faces: [{ score: pick.score, box: pick.box, d: f32ToB64(pick.descriptor!) }] });
       tickR();
     });
@@ -104,12 +102,13 @@ async function main() {
       for (let i = 0; i < a.length; i++) d2 += (a[i] - b[i]) ** 2;
       return { fold: p.fold, same: p.same, score: -Math.sqrt(d2) };
     });
+    if (faceapi !== detector) await faceapi.close();
   }
   await rt.close();
-  report(ours, reference, { fallbacks: fallbacks.length, refFallbacks, images: images.length, pairs: pairs.length, modelId: model.card.id, cardPath: model.cardPath, folds });
+  report(ours, reference, { minScore: config.minDetectionScore, fallbacks: fallbacks.length, refFallbacks, images: images.length, pairs: pairs.length, modelId: model.card.id, cardPath: model.cardPath, folds });
 }
 
-function report(ours: Scored[], reference: Scored[] | null, info: { fallbacks: number; refFallbacks: number; images: number; pairs: number; modelId: string; cardPath: string; folds: number }) {
+function report(ours: Scored[], reference: Scored[] | null, info: { minScore: number; fallbacks: number; refFallbacks: number; images: number; pairs: number; modelId: string; cardPath: string; folds: number }) {
   const pct = (v: number) => (100 * v).toFixed(2);
   const k = kFoldAccuracy(ours);
   const far3 = tarAtFar(ours, 1e-3);
@@ -142,7 +141,7 @@ function report(ours: Scored[], reference: Scored[] | null, info: { fallbacks: n
       accuracy_mean: round(k.mean), accuracy_std: round(k.std), fold_accuracies: k.accuracies.map(round),
       tar_at_far_1e3: far3 ? round(far3.tar) : null, pairs: info.pairs, images: info.images,
       no_face_fallbacks: info.fallbacks,
-      protocol: 'LFW View 2 (pairs.txt), deep-funneled images; face nearest the centre among boxes >= 20% of the image width; fallback: mean landmarks of the detected faces',
+      protocol: `LFW View 2 (pairs.txt), deep-funneled images; the face nearest the centre among boxes >= 20% of the image width, detected at score ${info.minScore}; where none, the mean landmarks of the detected faces`,
       reference_faceapi_accuracy: r ? round(r.mean) : null,
       date: when, command,
     },

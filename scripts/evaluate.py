@@ -1,4 +1,4 @@
-# Evaluates a training checkpoint (or the un-tuned base): verification on unseen people, and the weight-center angles.
+# Evaluates a checkpoint (or the un-tuned base): verification on unseen people, and weight-to-center angles.
 """Examples:
     python scripts/evaluate.py --checkpoint runs/ir_am/ckpt.pt          # writes runs/ir_am/eval/
     python scripts/evaluate.py --base --out runs/base/eval
@@ -79,14 +79,15 @@ def verification(graph, args, device, trained_on: list[str] | None) -> tuple[dic
     scores, same = (a * b).sum(1), np.array([p.same for p in pairs])  # cosine of unit vectors
     acc = verification_accuracy(scores, same, folds=folds)
     fold_ids = np.unique(folds)
-    predicted = scores > acc.thresholds[np.searchsorted(fold_ids, folds)]  # each pair judged by its fold's threshold
+    predicted = scores > acc.thresholds[np.searchsorted(fold_ids, folds)]  # each pair by its fold's threshold
     far, tar, _ = roc_curve(scores, same)
     auc = float(np.sum(np.diff(far) * (tar[1:] + tar[:-1]) / 2))  # trapezoid rule
     crops = {n: len(list((args.data / n).glob("*.png"))) for n in pair_people(pairs)}
     tail = np.array([max(crops[p.name1], crops[p.name2]) <= args.tail_max for p in pairs])
     groups = {}
     for name, sel in ((f"tail (all people <= {args.tail_max} crops)", tail), ("head (others)", ~tail)):
-        groups[name] = {"pairs": int(sel.sum()), "same": int(same[sel].sum()), "different": int((~same[sel]).sum()),
+        groups[name] = {"pairs": int(sel.sum()), "same": int(same[sel].sum()),
+                        "different": int((~same[sel]).sum()),
                         "accuracy": float((predicted[sel] == same[sel]).mean()) if sel.any() else None}
     result = {
         "pairs_file": str(args.pairs), "pairs": len(pairs), "dropped_missing_crop": int((~keep).sum()),
@@ -146,7 +147,7 @@ def diagnostic(net: DlibResNet, ckpt: dict, args, device) -> tuple[dict, tuple]:
         "weight_spread": mean_pairwise_cosine(torch.from_numpy(weights)),
         "center_spread": mean_pairwise_cosine(torch.from_numpy(centers)),
         "mean_cos_to_own_center": float(own.mean()),
-        "features": "training crops" + (" and their mirrors" if views == 2 else "") + ", no TTA: what the head saw",
+        "features": f"training crops{' and their mirrors' if views == 2 else ''}, no TTA: what the head saw",
     }
     return result, (counts, angles)
 
@@ -180,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--checkpoint", type=Path, help="ckpt.pt written by scripts/train.py")
     which.add_argument("--base", action="store_true", help="face-api's weights, un-tuned")
-    p.add_argument("--data", type=Path, help="aligned crops (default: the checkpoint's data_dir, else .cache/lfw-aligned)")
+    p.add_argument("--data", type=Path, help="aligned crops (default: the checkpoint's data_dir, "
+                                              "else .cache/lfw-aligned)")
     p.add_argument("--lfw", type=Path, default=REPO_ROOT.parent / "shared" / "datasets" / "lfw")
     p.add_argument("--pairs", type=Path, help="pairs file (default: <lfw>/protocol/pairsDevTest.txt)")
     p.add_argument("--folds", type=int, default=10, help="folds for a one-fold pairs file")
@@ -227,10 +229,12 @@ def main(argv: list[str] | None = None) -> int:
           + "; ".join(f"{k}: {g['accuracy']:.2%} of {g['pairs']}" for k, g in v["by_tail"].items()
                       if g["accuracy"] is not None))
     for t in v["tar_at_far"]:
-        print(f"TAR@FAR={t['far_target']:g}: " + (f"{t['tar']:.2%}" if t["tar"] is not None else f"n/a ({t['reason']})"))
+        tar = f"{t['tar']:.2%}" if t["tar"] is not None else f"n/a ({t['reason']})"
+        print(f"TAR@FAR={t['far_target']:g}: {tar}")
 
     if ckpt is None or args.no_diagnostic:
-        results["diagnostic"] = {"skipped": "the base net has no classifier" if ckpt is None else "--no-diagnostic"}
+        why = "the base net has no classifier" if ckpt is None else "--no-diagnostic"
+        results["diagnostic"] = {"skipped": why}
     else:
         results["diagnostic"], (counts, angles) = diagnostic(net, ckpt, args, device)
         plot_angles(args.out / "angles.png", counts, angles, label)

@@ -1,4 +1,4 @@
-# Fine-tunes the dlib ResNet on aligned crops with a margin head (default IR-AM-Softmax): the recipe, top to bottom.
+# Fine-tunes the dlib ResNet on aligned crops with a margin head (default IR-AM-Softmax): a recipe, top to bottom.
 """Examples:
     python scripts/train.py --config scripts/experiments/lfw-devtrain-tail.json
     python scripts/train.py --config scripts/experiments/lfw-devtrain-tail.json --set head=am --set out_dir=runs/am
@@ -104,16 +104,10 @@ def set_class_weights(head: nn.Module, weights: torch.Tensor) -> None:
         target.copy_(weights.to(target))
 
 
-def save_checkpoint(path: Path, state: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # an interrupted save never corrupts the last good checkpoint
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", action="append", default=[], help="JSON file of overrides (repeatable)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="one override (repeatable)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override (repeatable)")
     parser.add_argument("--resume", default=None, help="checkpoint to continue from (same as --set resume=PATH)")
     args = parser.parse_args(argv)
     cfg = load_config(args.config, args.set)
@@ -135,8 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    amp = use_cuda and cfg.amp
-    amp_dtype = getattr(torch, cfg.amp_dtype)
+    amp, amp_dtype = use_cuda and cfg.amp, getattr(torch, cfg.amp_dtype)
     autocast = (lambda: torch.autocast("cuda", dtype=amp_dtype)) if amp else contextlib.nullcontext
     out = Path(cfg.out_dir)
     if master:
@@ -156,12 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     net = DlibResNet.from_faceapi()
     ckpt = torch.load(cfg.resume, map_location="cpu", weights_only=True) if cfg.resume else None
     if ckpt is not None:
-        for key in ("head", "train_from"):
-            if ckpt["config"][key] != getattr(cfg, key):
-                raise ValueError(f"--resume: checkpoint has {key}={ckpt['config'][key]!r}, config says "
-                                 f"{getattr(cfg, key)!r}")
-        if ckpt["classes"] != index.classes:
-            raise ValueError("--resume: the checkpoint was trained on a different set of identities")
+        clash = [k for k in ("head", "train_from", "fold_scales") if ckpt["config"][k] != getattr(cfg, k)]
+        if clash or ckpt["classes"] != index.classes:
+            raise ValueError(f"--resume: the checkpoint differs in {clash or 'its training identities'}")
         net.load_state_dict(ckpt["model"])
     net.requires_grad_(False).eval().to(device)  # no batch-norm or dropout: eval() changes nothing
     tail = Tail(net, cfg.train_from)
@@ -173,22 +163,18 @@ def main(argv: list[str] | None = None) -> int:
 
     # Either the frozen front runs once here (cache), or on every batch under no_grad (front).
     front = None
-    views = 2 if cfg.hflip else 1
     if cfg.cache_features:
-        t0 = time.time()
-        cache_args = dict(batch_size=cfg.batch_size, device=device, num_workers=cfg.num_workers,
-                          progress=lambda it: tqdm(it, desc="cache activations", disable=not master))
         if ddp and cfg.cache_dir and not master:
             dist.barrier()  # rank 0 writes the cache file first; the others then load it
-        acts = cached_activations(net, cfg.train_from, index, views, cfg.cache_dir, log=log, **cache_args)
+        acts = cached_activations(net, cfg.train_from, index, 2 if cfg.hflip else 1, cfg.cache_dir, log=log,
+                                  batch_size=cfg.batch_size, device=device, num_workers=cfg.num_workers,
+                                  progress=lambda it: tqdm(it, desc="cache activations", disable=not master))
         if ddp and cfg.cache_dir and master:
             dist.barrier()
-        dataset = ActivationDataset(acts, index.labels, cfg.hflip, cfg.seed)
+        dataset = ActivationDataset(acts, index.labels, cfg.hflip, cfg.seed)  # (V, N, C, H, W) inside
         workers = 0  # plain tensor indexing: worker processes would only copy the cache
-        log(f"cache: {tuple(acts.shape)} activations in {time.time() - t0:.0f}s")
     else:
-        dataset = CropDataset(index, cfg.hflip, cfg.seed)
-        workers = cfg.num_workers
+        dataset, workers = CropDataset(index, cfg.hflip, cfg.seed), cfg.num_workers
         front = None if cfg.train_from == "all" else front_fn(net, cfg.train_from)
     sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=workers,
@@ -196,8 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(loader) == 0:
         raise ValueError(f"batch_size {cfg.batch_size} exceeds this rank's {len(sampler)} samples")
 
-    def embed(x: torch.Tensor) -> torch.Tensor:
-        """Input batch -> (B, 128) float32 descriptor (gradient only through the tail)."""
+    def embed(x: torch.Tensor) -> torch.Tensor:  # input batch -> (B, 128) float32, gradient only in the tail
         x = x.to(device, non_blocking=True)
         if front is not None:
             with torch.no_grad():
@@ -225,8 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             sums, n = all_reduce_sums(sums, n)
             set_class_weights(head, F.normalize(sums, dim=1))
         log(f"init: class weights = class means in {time.time() - t0:.0f}s")
-    spread = mean_pairwise_cosine(head.class_weights())
-    log(f"init: spread (mean pairwise cosine of class weights) {spread:.4f}; "
+    log(f"init: spread (mean pairwise cosine of class weights) {mean_pairwise_cosine(head.class_weights()):.4f}; "
         f"collapse guard at {cfg.collapse_threshold}")
 
     # ---- optimiser, AMP, DDP ----------------------------------------------------------------------------
@@ -237,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     start_epoch, step = 0, 0
     if ckpt is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
-        scaler.load_state_dict(ckpt["scaler"])
+        if ckpt["scaler"]:  # empty when the run was saved without float16 loss scaling
+            scaler.load_state_dict(ckpt["scaler"])
         start_epoch, step = ckpt["epoch"] + 1, ckpt["step"]
         log(f"resume: {cfg.resume} at epoch {start_epoch}, step {step}")
     head_train = head
@@ -248,8 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             head_train = DDP(head, device_ids=ids)
     total_steps = cfg.epochs * len(loader)
     if master and not (out / "log.csv").exists():
-        with open(out / "log.csv", "w", newline="") as f:
-            csv.writer(f).writerow(LOG_FIELDS)
+        (out / "log.csv").write_text(",".join(LOG_FIELDS) + "\n")
 
     # ---- train --------------------------------------------------------------------------------------
     status = 0
@@ -268,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             logits = head_train(emb, y)  # (B, K) with the margin on the target class
             loss = F.cross_entropy(logits, y)
             if not torch.isfinite(loss):
-                log(f"stopped: loss is {loss.item()} at step {step}; lower lr")
                 status = EXIT_COLLAPSED
+                log(f"stopped: loss is {loss.item()} at step {step}; lower lr")
                 break
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -306,15 +290,15 @@ def main(argv: list[str] | None = None) -> int:
         if status:
             break
         if master:
-            save_checkpoint(out / "ckpt.pt", {
-                "model": net.state_dict(), "head": head.state_dict(), "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict(), "config": cfg.to_dict(), "step": step, "epoch": epoch,
-                "loss": cfg.head, "classes": index.classes, "class_counts": counts.tolist()})
+            torch.save({"model": net.state_dict(), "head": head.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scaler": scaler.state_dict(), "config": cfg.to_dict(), "step": step, "epoch": epoch,
+                        "loss": cfg.head, "classes": index.classes, "class_counts": counts.tolist()},
+                       out / "ckpt.tmp")
+            os.replace(out / "ckpt.tmp", out / "ckpt.pt")  # an interrupted save keeps the last good checkpoint
             save_config(cfg, out / "config.json")
     if ddp:
         dist.destroy_process_group()
-    if status == 0:
-        log(f"done: {out / 'ckpt.pt'}")
+    log(f"done: {out / 'ckpt.pt'}" if status == 0 else f"stopped with exit code {status}")
     return status
 
 

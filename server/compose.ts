@@ -3,11 +3,14 @@ import { readFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import type { Config } from './config.ts';
+import { PROJECT_ROOT, type Config } from './config.ts';
 import { loadModel, templatePoints, type LoadedModel } from './model/card.ts';
 import { SharpDecoder } from './adapters/sharp-decoder.ts';
 import { FaceApiDetector } from './adapters/faceapi/detector.ts';
 import { OnnxEmbedder } from './adapters/onnx-embedder.ts';
+import { OnnxDetector } from './adapters/onnx-detector.ts';
+import { loadDetectorModels } from './model/detector-card.ts';
+import type { Detector } from './pipeline/types.ts';
 import { FacePipeline } from './services/face-pipeline.ts';
 import { BatchingEmbedder } from './services/batching-embedder.ts';
 import { HealthCheck } from './services/health.ts';
@@ -20,11 +23,14 @@ import { lockDataDir } from './adapters/data-lock.ts';
 
 const require = createRequire(import.meta.url);
 
+/** A detector as the runtime needs it: detection plus what /v1/status and evaluation cache keys show. */
+export type RuntimeDetector = Detector & { readonly version: string; readonly queued: number };
+
 export interface Runtime {
   config: Config;
   model: LoadedModel;
   pipeline: FacePipeline;
-  detector: FaceApiDetector;
+  detector: RuntimeDetector;
   embedder: OnnxEmbedder;
   close(): Promise<void>;
 }
@@ -40,9 +46,12 @@ function packageVersion(name: string): string {
 /** The face pipeline alone (used by the server, the CLI tools and the LFW evaluation alike). */
 export async function buildRuntime(config: Config, log: (msg: string) => void = () => undefined): Promise<Runtime> {
   const model = loadModel(config.modelPath);
-  const detector = new FaceApiDetector(config.detectWorkers);
+  // IRFACE_DETECT_WORKERS sizes either detector: face-api's worker pool or the ONNX sessions' intra-op threads.
+  const detector: RuntimeDetector = config.detector === 'onnx'
+    ? await OnnxDetector.create(loadDetectorModels(join(PROJECT_ROOT, 'models')), { device: config.device, threads: config.detectWorkers, log })
+    : new FaceApiDetector(config.detectWorkers);
   const embedder = await OnnxEmbedder.create(model, { device: config.device, threads: config.embedThreads, maxBatch: config.batchMax, log });
-  await detector.ready();
+  if (detector instanceof FaceApiDetector) await detector.ready(); // its workers load while the embedder does
   const { card } = model;
   const pipeline = new FacePipeline(
     new SharpDecoder({ maxImageBytes: config.maxImageBytes, maxPixels: config.maxPixels }),
@@ -153,7 +162,7 @@ export async function buildServer(config: Config, opts: { logger?: boolean | obj
         sha256: card.sha256,
       },
       device: embedder.device,
-      detector: { name: detector.name, workers: config.detectWorkers, queued: detector.queued, face_api: detector.version },
+      detector: { kind: config.detector, name: detector.name, version: detector.version, workers: config.detectWorkers, queued: detector.queued },
       limits: {
         max_image_bytes: config.maxImageBytes, max_request_bytes: config.maxRequestBytes,
         max_images_per_request: config.maxImagesPerRequest, max_pixels: config.maxPixels, detect_max_side: config.detectMaxSide,

@@ -20,6 +20,7 @@ test('defaults: loopback:8080, ./data resolved, cpu, the shipped model', () => {
   assert.equal(c.detectMaxSide, 640);
   assert.equal(c.minDetectionScore, 0.3);
   assert.equal(c.logLevel, 'info');
+  assert.equal(c.detector, 'faceapi');
 });
 
 test('empty strings fall back to the defaults', () => {
@@ -47,11 +48,12 @@ test('valid overrides are applied and paths resolved', () => {
     IRFACE_MIN_FACE_SIZE: '40',
     IRFACE_LOG_LEVEL: 'silent',
     IRFACE_KEEP_CROPS: 'false',
+    IRFACE_DETECTOR: 'onnx',
   });
   assert.deepEqual(
     { ...c },
     {
-      host: '0.0.0.0', port: 0, dataDir: resolve('some/dir'), device: 'cuda', modelPath: resolve('models/other.onnx'),
+      host: '0.0.0.0', port: 0, dataDir: resolve('some/dir'), device: 'cuda', modelPath: resolve('models/other.onnx'), detector: 'onnx',
       detectWorkers: 3, embedThreads: 1, maxImageBytes: 2048, maxRequestBytes: 4096, maxImagesPerRequest: 2,
       maxPixels: 1000, detectMaxSide: 320, minDetectionScore: 0.75, minFaceSize: 40, logLevel: 'silent',
       keepCrops: false, batchMax: 32, batchWaitMs: 2,
@@ -71,7 +73,7 @@ function configError(env: Record<string, string>): ConfigError {
 
 for (const [key, value] of [
   ['IRFACE_PORT', '70000'], ['IRFACE_PORT', 'http'], ['IRFACE_PORT', '80.5'], ['IRFACE_PORT', '-1'],
-  ['IRFACE_DEVICE', 'gpu'], ['IRFACE_DEVICE', 'CPU'],
+  ['IRFACE_DEVICE', 'gpu'], ['IRFACE_DEVICE', 'CPU'], ['IRFACE_DETECTOR', 'ssd'],
   ['IRFACE_MAX_IMAGE_BYTES', '10'], ['IRFACE_MAX_PIXELS', '0'], ['IRFACE_MAX_IMAGES_PER_REQUEST', 'many'],
   ['IRFACE_DETECT_WORKERS', '0'], ['IRFACE_MIN_DETECTION_SCORE', '1.5'], ['IRFACE_MIN_DETECTION_SCORE', 'NaN'],
   ['IRFACE_LOG_LEVEL', 'verbose'], ['IRFACE_HOST', 'bad host/x'], ['IRFACE_KEEP_CROPS', 'yes'],

@@ -7,6 +7,7 @@ export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..
 export const DEFAULT_MODEL = resolve(PROJECT_ROOT, 'models/dlib-resnet-port.onnx');
 
 export type Device = 'cpu' | 'cuda';
+export type DetectorKind = 'onnx' | 'faceapi';
 
 export interface Config {
   host: string;
@@ -14,7 +15,9 @@ export interface Config {
   dataDir: string;
   device: Device;
   modelPath: string;
-  /** Worker threads running face detection (each holds its own wasm runtime). */
+  /** Face detector: face-api in wasm workers, or its ONNX port (models/detector-ssd-mobilenetv1.onnx + landmarks-68.onnx). */
+  detector: DetectorKind;
+  /** Threads running face detection: face-api workers (each its own wasm runtime), or the ONNX detector's intra-op threads. */
   detectWorkers: number;
   /** onnxruntime intra-op threads for the embedder. */
   embedThreads: number;
@@ -83,6 +86,8 @@ export function parseConfig(env: Env = process.env): Config {
     dataDir: resolve(env.IRFACE_DATA_DIR || 'data'),
     device: oneOf(env, 'IRFACE_DEVICE', 'cpu', ['cpu', 'cuda'] as const, bad),
     modelPath: resolve(env.IRFACE_MODEL || DEFAULT_MODEL),
+    // faceapi stays the default until the ONNX port has passed the LFW check.
+    detector: oneOf(env, 'IRFACE_DETECTOR', 'faceapi', ['onnx', 'faceapi'] as const, bad),
     detectWorkers: int(env, 'IRFACE_DETECT_WORKERS', Math.max(1, Math.min(2, cpus)), 1, 64, bad),
     embedThreads: int(env, 'IRFACE_EMBED_THREADS', Math.max(1, Math.min(4, cpus)), 1, 64, bad),
     maxImageBytes: int(env, 'IRFACE_MAX_IMAGE_BYTES', 10 * 1024 * 1024, 1024, 200 * 1024 * 1024, bad),

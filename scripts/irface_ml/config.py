@@ -21,8 +21,10 @@ AMP_DTYPES = ("bfloat16", "float16")
 class TrainConfig:
     # --- data ---
     data_dir: str = ".cache/lfw-aligned"  # folder per identity of aligned 150x150 crops (npm run align-dataset)
-    train_people: list[str] = field(default_factory=list)  # people list files (LFW people*.txt or a name per line); [] = everyone
-    holdout_people: list[str] = field(default_factory=list)  # people that must NOT be trained on (the evaluation people): checked
+    # People list files (LFW people*.txt or one name per line); [] = every identity in data_dir.
+    train_people: list[str] = field(default_factory=list)
+    # People that must never be trained on (the evaluation people); training stops if any is included.
+    holdout_people: list[str] = field(default_factory=list)
     min_images: int = 1  # drop identities with fewer crops than this
     hflip: bool = True  # random horizontal flip (the served model embeds crop + mirror, so both views matter)
     # --- head (scripts/irface_ml/heads.py) ---
@@ -34,11 +36,11 @@ class TrainConfig:
     # --- backbone ---
     train_from: str = "conv256_down_out"  # "all" | a block name (that block onward is trained) | "fc"
     cache_features: bool = True  # precompute the frozen activations entering `train_from` once (no grad)
-    fold_scales: bool = True  # fold the trained blocks' per-channel scales into their convs first (same function)
+    fold_scales: bool = True  # fold trained blocks' per-channel scales into their convs (same function)
     cache_dir: str = ".cache/activations"  # where cached activations are kept between runs ("" = memory only)
     # --- optimisation: SGD with momentum ---
     lr: float = 1e-4  # probe: 1e-2 and 1e-3 collapse IR heads on this net; 1e-4 and 1e-5 train
-    layer_lr: dict = field(default_factory=dict)  # lr multipliers by parameter-name prefix, e.g. {"fc.": 10, "head.": 100}
+    layer_lr: dict = field(default_factory=dict)  # lr multiplier by name prefix, e.g. {"fc.": 0.1, "head.": 10}
     momentum: float = 0.9
     weight_decay: float = 5e-4  # on conv/fc weights only; biases and the folded-BN scales are left alone
     schedule: str = "cosine"  # cosine decay to 0 over all steps, or constant

@@ -32,3 +32,8 @@ export class JsonlCache<T> {
     return this.map.size;
   }
 }
+
+/** Names a detection cache by everything that changes detections: detector, version and settings. */
+export function detectionCacheKey(c: { detector: string; minDetectionScore: number; detectMaxSide: number; minFaceSize: number }, version: string): string {
+  return `det-${c.detector}${version}-s${c.minDetectionScore}-m${c.detectMaxSide}-f${c.minFaceSize}`;
+}

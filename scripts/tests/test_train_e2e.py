@@ -49,7 +49,8 @@ def runs(tmp_path_factory):
     common = ["--set", f"data_dir={tmp / 'data'}", "--set", f'train_people=["{tmp / "train.txt"}"]',
               "--set", f'holdout_people=["{tmp / "eval.txt"}"]', "--set", f"cache_dir={tmp / 'acts'}",
               "--set", "train_from=conv256_down_out", "--set", "cache_features=true", "--set", "head=ir_am",
-              "--set", "lr=1e-3", "--set", 'layer_lr={"fc.": 0.01}', "--set", f"batch_size={BATCH}", "--set", "warmup_steps=2",
+              "--set", "lr=1e-3", "--set", 'layer_lr={"fc.": 0.01}', "--set", f"batch_size={BATCH}",
+              "--set", "warmup_steps=2",
               "--set", "schedule=constant", "--set", "log_every=1", "--set", "num_workers=0"]
     assert train.main(common + ["--set", f"epochs={EPOCHS}", "--set", f"out_dir={tmp / 'a'}"]) == 0
     assert train.main(common + ["--set", f"epochs={EPOCHS - 2}", "--set", f"out_dir={tmp / 'b'}"]) == 0
@@ -103,7 +104,8 @@ def test_checkpoint_and_resolved_config_saved(runs):
     saved = json.loads((tmp / "a" / "config.json").read_text())
     assert saved == ckpt["config"]
     assert saved["head"] == "ir_am" and saved["lr"] == 1e-3 and saved["train_from"] == "conv256_down_out"
-    assert ckpt["loss"] == "ir_am" and ckpt["epoch"] == EPOCHS - 1 and ckpt["step"] == EPOCHS * (N_IDS * N_IMGS // BATCH)
+    assert ckpt["loss"] == "ir_am" and ckpt["epoch"] == EPOCHS - 1
+    assert ckpt["step"] == EPOCHS * (N_IDS * N_IMGS // BATCH)
     assert ckpt["classes"] == [f"id{k}" for k in range(N_IDS)] and ckpt["class_counts"] == [N_IMGS] * N_IDS
     assert list((tmp / "acts").glob("conv256_down_out-*.pt"))  # the activation cache was kept for reuse
 

@@ -80,6 +80,11 @@ export class FacePipeline {
     return this.embedMany(faces.map((face) => ({ image, face })));
   }
 
+  /** The aligned crop of one face at the model card's size (what training data and embedding both use). */
+  align(image: RgbImage, face: Face): RgbImage {
+    return alignFace(image, face.points, this.alignment).crop;
+  }
+
   /** Embeds crops that are already aligned to the model's template. */
   embedCrops(crops: readonly RgbImage[]): Promise<Float32Array[]> {
     return this.embedder.embed(crops);
