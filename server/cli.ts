@@ -4,6 +4,7 @@ import { enrollCommand } from './cli/enroll.ts';
 import { searchCommand } from './cli/search.ts';
 import { reindexCommand } from './cli/reindex.ts';
 import { exportCommand, importCommand } from './cli/transfer.ts';
+import { keysCommand } from './cli/keys.ts';
 
 const USAGE = `usage: irface <command> [options]
   serve                          start the HTTP server (same as npm start)
@@ -13,6 +14,8 @@ const USAGE = `usage: irface <command> [options]
                                  re-embed stored crops with the configured model (IRFACE_MODEL)
   export <file>                  write the whole gallery (gzipped JSON lines)
   import <file>                  restore an export (identities keep their ids; present ones are skipped)
+  keys create --scope admin|recognize [--name N] | keys list | keys revoke <id>
+                                 API keys (only hashes are stored)
 Configuration comes from IRFACE_* environment variables (see README).`;
 
 async function run(argv: string[]): Promise<unknown> {
@@ -24,6 +27,8 @@ async function run(argv: string[]): Promise<unknown> {
       largest: { type: 'boolean', default: false },
       k: { type: 'string', default: '5' },
       'drop-faces-without-crop': { type: 'boolean', default: false },
+      scope: { type: 'string' },
+      name: { type: 'string' },
     },
   });
   const need = (what: string) => {
@@ -47,6 +52,12 @@ async function run(argv: string[]): Promise<unknown> {
       return exportCommand(need('an output file'));
     case 'import':
       return importCommand(need('an export file'));
+    case 'keys':
+      try {
+        return keysCommand(positionals[0], positionals[1], { scope: values.scope, name: values.name });
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
     default:
       throw new UsageError(command ? `unknown command "${command}"` : 'no command given');
   }

@@ -13,6 +13,8 @@ import { loadDetectorModels } from './model/detector-card.ts';
 import type { Detector } from './pipeline/types.ts';
 import { FacePipeline } from './services/face-pipeline.ts';
 import { BatchingEmbedder } from './services/batching-embedder.ts';
+import { Metrics } from './observability/metrics.ts';
+import { KeyStore } from './adapters/key-store.ts';
 import { HealthCheck } from './services/health.ts';
 import type { NamedThreshold } from './services/verify.ts';
 import { buildApp } from './http/app.ts';
@@ -32,6 +34,7 @@ export interface Runtime {
   pipeline: FacePipeline;
   detector: RuntimeDetector;
   embedder: OnnxEmbedder;
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -53,15 +56,16 @@ export async function buildRuntime(config: Config, log: (msg: string) => void = 
   const embedder = await OnnxEmbedder.create(model, { device: config.device, threads: config.embedThreads, maxBatch: config.batchMax, log });
   if (detector instanceof FaceApiDetector) await detector.ready(); // its workers load while the embedder does
   const { card } = model;
+  const metrics = new Metrics(() => detector.queued);
   const pipeline = new FacePipeline(
     new SharpDecoder({ maxImageBytes: config.maxImageBytes, maxPixels: config.maxPixels }),
-    detector,
-    new BatchingEmbedder(embedder, { maxBatch: config.batchMax, maxWaitMs: config.batchWaitMs }),
+    metrics.timeDetector(detector, detector.version),
+    new BatchingEmbedder(metrics.timeEmbedder(embedder), { maxBatch: config.batchMax, maxWaitMs: config.batchWaitMs }),
     { template: templatePoints(card), width: card.alignment.size[0], height: card.alignment.size[1] },
     { detectMaxSide: config.detectMaxSide, minDetectionScore: config.minDetectionScore, minFaceSize: config.minFaceSize },
   );
   return {
-    config, model, pipeline, detector, embedder,
+    config, model, pipeline, detector, embedder, metrics,
     async close() {
       await detector.close();
       await embedder.close();
@@ -125,7 +129,15 @@ export async function buildServer(config: Config, opts: { logger?: boolean | obj
     await runtime.close();
     throw e;
   }
-  const { pipeline, embedder, detector } = runtime;
+  const { pipeline, embedder, detector, metrics } = runtime;
+  const keys = new KeyStore(config.dataDir); // inside the data-directory lock taken above
+  if (config.adminKey) keys.seed(config.adminKey, 'admin', 'IRFACE_ADMIN_KEY');
+  if (keys.activeCount() === 0) {
+    const first = keys.create('admin', 'created at first start');
+    process.stderr.write(`irface: no API key existed, so an admin key was created. It is shown only this once:\n\n    ${first.key}\n\n` +
+      'irface: keep it; create more with `irface keys create --scope admin|recognize`.\n');
+  }
+  metrics.watchGallery(opened.gallery);
   const photo = selfTestPhoto();
   const health = await HealthCheck.create(pipeline, photo.bytes, 'face-api demo/sample1.jpg');
   const versions = {
@@ -144,6 +156,8 @@ export async function buildServer(config: Config, opts: { logger?: boolean | obj
     gallery,
     recognition,
     modelId: card.id,
+    keys,
+    metrics,
     logger: opts.logger,
     pipeline,
     limits: { maxImageBytes: config.maxImageBytes, maxImagesPerRequest: config.maxImagesPerRequest },
@@ -173,6 +187,7 @@ export async function buildServer(config: Config, opts: { logger?: boolean | obj
   });
   app.addHook('onClose', async () => {
     await opened.close();
+    keys.close();
     await runtime.close();
   });
   return { app, runtime, gallery };

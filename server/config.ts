@@ -34,6 +34,14 @@ export interface Config {
   /** Micro-batching: most faces per model run, and how long a face may wait for others (ms). */
   batchMax: number;
   batchWaitMs: number;
+  /** Seeds an admin API key chosen by the operator (automated set-ups); never logged. */
+  adminKey: string | null;
+  /** Origins allowed to call the API from a browser (CORS); none by default. */
+  corsOrigins: string[];
+  /** Image requests processed at once; more get 429 with Retry-After. */
+  maxInFlight: number;
+  /** A request that takes longer is answered 408 by the HTTP server. */
+  requestTimeoutMs: number;
   /** Keep each enrolled face's aligned crop (JPEG) so `irface reindex` can re-embed it with a new model. */
   keepCrops: boolean;
 }
@@ -74,6 +82,28 @@ function oneOf<T extends string>(env: Env, key: string, def: T, choices: readonl
   return raw as T;
 }
 
+function adminKey(env: Env, bad: string[]): string | null {
+  const raw = env.IRFACE_ADMIN_KEY;
+  if (raw === undefined || raw === '') return null;
+  if (raw.length < 24 || /\s/.test(raw)) {
+    bad.push('IRFACE_ADMIN_KEY (expected at least 24 characters without spaces; the value is not shown)');
+    return null;
+  }
+  return raw;
+}
+
+function origins(env: Env, bad: string[]): string[] {
+  const raw = env.IRFACE_CORS_ORIGINS;
+  if (raw === undefined || raw.trim() === '') return [];
+  const list = raw.split(',').map((o) => o.trim()).filter(Boolean);
+  for (const o of list) {
+    if (!/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(o)) {
+      bad.push(`IRFACE_CORS_ORIGINS=${JSON.stringify(raw)} (expected comma-separated origins like https://host[:port]; bad entry ${JSON.stringify(o)})`);
+    }
+  }
+  return list;
+}
+
 /** Builds the configuration; throws ConfigError listing every invalid variable at once. */
 export function parseConfig(env: Env = process.env): Config {
   const bad: string[] = [];
@@ -99,6 +129,10 @@ export function parseConfig(env: Env = process.env): Config {
     minFaceSize: int(env, 'IRFACE_MIN_FACE_SIZE', 20, 1, 10000, bad),
     batchMax: int(env, 'IRFACE_BATCH_MAX', 32, 1, 1024, bad),
     batchWaitMs: int(env, 'IRFACE_BATCH_WAIT_MS', 2, 0, 1000, bad),
+    adminKey: adminKey(env, bad),
+    corsOrigins: origins(env, bad),
+    maxInFlight: int(env, 'IRFACE_MAX_IN_FLIGHT', 32, 1, 10000, bad),
+    requestTimeoutMs: int(env, 'IRFACE_REQUEST_TIMEOUT_MS', 60000, 1000, 3600000, bad),
     keepCrops: oneOf(env, 'IRFACE_KEEP_CROPS', 'true', ['true', 'false'] as const, bad) === 'true',
     logLevel: oneOf(env, 'IRFACE_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'silent'] as const, bad),
   };

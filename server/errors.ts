@@ -14,6 +14,8 @@ export const ERROR_CODES = {
   multiple_faces: 422,
   no_enrolled_faces: 422,
   invalid_cursor: 400,
+  unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   identity_not_found: 404,
   dimension_mismatch: 422,

@@ -41,16 +41,29 @@ export function testModelPath(): string {
   return (testModel = join(dir, basename(SHIPPED_MODEL)));
 }
 
-/** A validated config for in-process test servers: quiet, 2 detection workers, the test model. */
+/** The admin key every test server is seeded with (IRFACE_ADMIN_KEY); test calls send it unless told not to. */
+export const TEST_ADMIN_KEY = 'test-admin-key-0123456789abcdef';
+
+/**
+ * A validated config for in-process test servers: quiet, 2 detection workers, the test model, the test
+ * admin key, and a fresh data directory unless one is given.
+ */
 export function testConfig(env: Record<string, string> = {}): Config {
   return parseConfig({
     IRFACE_MODEL: testModelPath(),
-    IRFACE_DATA_DIR: join(tmpdir(), 'irface-test-data'),
+    IRFACE_DATA_DIR: env.IRFACE_DATA_DIR ?? freshDataDir(),
+    IRFACE_ADMIN_KEY: TEST_ADMIN_KEY,
     IRFACE_DETECT_WORKERS: '2',
     IRFACE_EMBED_THREADS: '2',
     IRFACE_LOG_LEVEL: 'silent',
     ...env,
   });
+}
+
+function freshDataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'irface-test-data-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 // ---- HTTP: a real server on 127.0.0.1 (port 0) and the helpers to call it ----
@@ -110,8 +123,13 @@ export function testServer(config: Config): TestServer {
     if (!running) throw new Error('test server is not running: call start() first (e.g. in before())');
     return running;
   };
+  // Every call carries the admin key unless the test sets its own authorization (or x-api-key) header,
+  // or passes `headers: { authorization: '' }` to call anonymously.
   const call = async (path: string, init: RequestInit = {}): Promise<Reply> => {
-    const res = await fetch(current().base + path, init);
+    const headers = new Headers(init.headers);
+    if (!headers.has('authorization') && !headers.has('x-api-key')) headers.set('authorization', `Bearer ${TEST_ADMIN_KEY}`);
+    else if (headers.get('authorization') === '') headers.delete('authorization');
+    const res = await fetch(current().base + path, { ...init, headers });
     const text = await res.text();
     let body: any;
     try { body = JSON.parse(text); } catch { body = undefined; }

@@ -9,10 +9,15 @@ import { identityRoutes, type IdentityRouteDeps } from './routes/identities.ts';
 import { recognitionRoutes, type RecognitionRouteDeps } from './routes/recognition.ts';
 import { registerOpenApi } from './openapi.ts';
 import { GalleryError } from '../../gallery/errors.ts';
+import { registerGuards, type KeyVerifier } from './guard.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { randomUUID } from 'node:crypto';
 
 export type AppDeps = PipelineRouteDeps & SystemRouteDeps & IdentityRouteDeps & RecognitionRouteDeps & {
   config: Config;
   version: string;
+  keys: KeyVerifier;
+  metrics: Metrics;
   logger?: boolean | object;
 };
 
@@ -66,6 +71,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: config.maxRequestBytes,
+    requestTimeout: config.requestTimeoutMs,
+    // Request ids: taken from X-Request-Id when a proxy sets one, echoed back, and in every log line.
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
   });
   // Only multipart and JSON bodies are accepted; Fastify's built-in text/plain parser would let text through.
@@ -88,6 +97,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => {
     reply.status(404).send(new ApiError('not_found', `no route ${req.method} ${req.url.split('?')[0]}`).toBody());
   });
+  app.addHook('onSend', async (req, reply) => { reply.header('x-request-id', req.id); });
+  registerGuards(app, { keys: deps.keys, corsOrigins: config.corsOrigins, maxInFlight: config.maxInFlight });
+  deps.metrics.instrument(app);
   await registerOpenApi(app, deps.version);
   await app.register(systemRoutes(deps));
   await app.register(pipelineRoutes(deps));

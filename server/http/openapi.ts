@@ -42,7 +42,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
       return spec;
     },
   });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { hide: true }, config: { access: 'open' } }, async () => app.swagger());
 }
 
 /** Which routes take images, and in which fields (kept beside the document that describes them). */

@@ -67,6 +67,7 @@ export const identityRoutes = (deps: IdentityRouteDeps): FastifyPluginAsync => a
   });
 
   app.post<{ Params: { id: string }; Querystring: { on_multiple_faces?: MultiFacePolicy } }>('/v1/identities/:id/faces', {
+    config: { access: 'admin', heavy: true },
     schema: {
       params: idParams,
       querystring: {

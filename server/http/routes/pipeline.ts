@@ -36,7 +36,7 @@ interface VerifyQuery { min_score?: number; threshold?: string }
 export const pipelineRoutes = (deps: PipelineRouteDeps): FastifyPluginAsync => async (app) => {
   const { pipeline, limits } = deps;
 
-  app.post<{ Querystring: DetectQuery }>('/v1/detect', { schema: { querystring: detectQuery } }, async (req) => {
+  app.post<{ Querystring: DetectQuery }>('/v1/detect', { schema: { querystring: detectQuery }, config: RECOGNIZE_HEAVY }, async (req) => {
     const bytes = single(await readImages(req, ['image'], limits), 'image');
     const { decoded, faces } = await pipeline.analyze(bytes, { minScore: req.query.min_score, maxFaces: req.query.max_faces });
     return {
@@ -45,7 +45,7 @@ export const pipelineRoutes = (deps: PipelineRouteDeps): FastifyPluginAsync => a
     };
   });
 
-  app.post<{ Querystring: DetectQuery }>('/v1/embed', { schema: { querystring: detectQuery } }, async (req) => {
+  app.post<{ Querystring: DetectQuery }>('/v1/embed', { schema: { querystring: detectQuery }, config: RECOGNIZE_HEAVY }, async (req) => {
     const bytes = single(await readImages(req, ['image'], limits), 'image');
     const { decoded, faces } = await pipeline.analyze(bytes, { minScore: req.query.min_score, maxFaces: req.query.max_faces });
     const embedded = await pipeline.embed(decoded.image, faces);
@@ -61,7 +61,7 @@ export const pipelineRoutes = (deps: PipelineRouteDeps): FastifyPluginAsync => a
     };
   });
 
-  app.post<{ Querystring: VerifyQuery }>('/v1/verify', { schema: { querystring: verifyQuery } }, async (req) => {
+  app.post<{ Querystring: VerifyQuery }>('/v1/verify', { schema: { querystring: verifyQuery }, config: RECOGNIZE_HEAVY }, async (req) => {
     const images = await readImages(req, ['image_a', 'image_b'], limits);
     const threshold = resolveThreshold(req.query.threshold, deps.thresholds);
     return verifyPair(pipeline, [
@@ -71,4 +71,5 @@ export const pipelineRoutes = (deps: PipelineRouteDeps): FastifyPluginAsync => a
   });
 };
 
+const RECOGNIZE_HEAVY = { access: 'recognize', heavy: true } as const;
 const round4 = (v: number) => Math.round(v * 1e4) / 1e4;

@@ -19,6 +19,7 @@ export const recognitionRoutes = (deps: RecognitionRouteDeps): FastifyPluginAsyn
   const { recognition, limits } = deps;
 
   app.post<{ Querystring: { k?: number; threshold?: string; max_faces?: number; min_score?: number } }>('/v1/search', {
+    config: { access: 'recognize', heavy: true },
     schema: {
       querystring: {
         type: 'object', additionalProperties: false,
@@ -50,6 +51,7 @@ export const recognitionRoutes = (deps: RecognitionRouteDeps): FastifyPluginAsyn
   });
 
   app.post<{ Params: { id: string }; Querystring: { threshold?: string; min_score?: number } }>('/v1/identities/:id/verify', {
+    config: { access: 'recognize', heavy: true },
     schema: {
       params: { type: 'object', properties: { id: { type: 'string', maxLength: 100 } }, required: ['id'] },
       querystring: { type: 'object', additionalProperties: false, properties: { threshold: thresholdParam, min_score: minScore } },
