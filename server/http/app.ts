@@ -7,6 +7,7 @@ import { pipelineRoutes, type PipelineRouteDeps } from './routes/pipeline.ts';
 import { systemRoutes, type SystemRouteDeps } from './routes/system.ts';
 import { identityRoutes, type IdentityRouteDeps } from './routes/identities.ts';
 import { recognitionRoutes, type RecognitionRouteDeps } from './routes/recognition.ts';
+import { webRoutes } from './routes/web.ts';
 import { registerOpenApi } from './openapi.ts';
 import { GalleryError } from '../../gallery/errors.ts';
 import { registerGuards, type KeyVerifier } from './guard.ts';
@@ -105,5 +106,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(pipelineRoutes(deps));
   await app.register(identityRoutes(deps));
   await app.register(recognitionRoutes(deps));
+  await app.register(webRoutes());
   return app;
 }

@@ -27,8 +27,11 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         title: 'irface',
         version,
         description: 'Self-hosted face recognition: detect, embed, verify, enroll identities and search them. ' +
-          'Errors have the shape {"error": {"code", "message"}} with stable codes.',
+          'Errors have the shape {"error": {"code", "message"}} with stable codes. ' +
+          'Send an API key as "Authorization: Bearer <key>" (scope admin or recognize).',
       },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'an irface API key' } } },
+      security: [{ apiKey: [] }],
     },
     // Image uploads are read by the handlers (multipart or base64 JSON), so their bodies are documented here.
     transformObject: (doc) => {
