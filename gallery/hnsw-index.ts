@@ -2,7 +2,8 @@
 //
 // hnswlib facts this file leans on: addPoint/searchKnn take plain number arrays; the cosine space normalises
 // inputs itself and returns distance = 1 - cosine; capacity is fixed until resizeIndex; markDelete keeps the
-// slot (and the label) in the graph, and addPoint on a deleted label un-deletes and overwrites it.
+// slot (and the label) in the graph, and addPoint on a deleted label un-deletes and overwrites it. Since a
+// deleted slot keeps its vector (and writeIndexSync saves it), remove() first overwrites it with a constant.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -35,6 +36,7 @@ export class HnswIndex implements VectorIndex {
   #hnsw: HierarchicalNSW;
   #live = new Set<number>(); // searchable labels
   #stored = new Set<number>(); // every label with a slot in the graph, deleted ones included
+  readonly #erased: number[]; // the unit vector e0 that a removed label's slot is overwritten with
 
   constructor(opts: HnswIndexOptions) {
     if (!Number.isInteger(opts.dim) || opts.dim < 1) throw new RangeError(`HnswIndex: dim must be a positive integer, got ${opts.dim}`);
@@ -45,6 +47,7 @@ export class HnswIndex implements VectorIndex {
     this.#efConstruction = opts.efConstruction ?? 200;
     this.#efSearch = opts.efSearch ?? 64;
     this.#hnsw = this.#fresh(this.#initialCapacity);
+    this.#erased = Array.from({ length: this.dim }, (_, i) => (i === 0 ? 1 : 0));
   }
 
   get size(): number {
@@ -73,6 +76,8 @@ export class HnswIndex implements VectorIndex {
 
   remove(label: number): boolean {
     if (!this.#live.has(label)) return false; // markDelete throws on an already deleted label
+    // Erasure: addPoint on a live label replaces its vector, so the saved file keeps no trace of the center.
+    this.#hnsw.addPoint(this.#erased, label);
     this.#hnsw.markDelete(label);
     this.#live.delete(label);
     return true;

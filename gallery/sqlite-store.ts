@@ -6,6 +6,10 @@
 // the index marker trusts that a state_version once committed never goes back (a rolled-back version could
 // later be reused by different content and match a saved index). Enrolment writes are few and small, so the
 // extra fsync per commit is cheap here.
+//
+// Erasure: secure_delete makes SQLite zero the space freed by deleted rows and pages, and after a transaction
+// that deleted faces or identities the WAL is checkpointed and truncated, so no older copy of the deleted
+// pages survives in gallery.sqlite-wal either. Enrolment and search never pay for this; only deletions do.
 
 import Database from 'better-sqlite3';
 import { GalleryError } from './errors.ts';
@@ -29,6 +33,7 @@ export class SqliteStore implements GalleryStore {
       db.pragma('foreign_keys = ON'); // must precede any transaction; it is a no-op inside one
       db.pragma('synchronous = FULL');
       db.pragma('busy_timeout = 5000');
+      db.pragma('secure_delete = ON'); // per connection: deleted faces and crops are overwritten, not just unlinked
       migrate(db);
       return new SqliteStore(db);
     } catch (err) {
@@ -45,9 +50,11 @@ export class SqliteStore implements GalleryStore {
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     return this.#serial(async () => {
       this.#db.exec('BEGIN IMMEDIATE');
+      this.#tx.takeErased(); // reset: only deletions of this transaction count
       try {
         const out = await fn(this.#tx);
         this.#db.exec('COMMIT');
+        if (this.#tx.takeErased()) this.#purgeWal();
         return out;
       } catch (err) {
         if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
@@ -66,6 +73,15 @@ export class SqliteStore implements GalleryStore {
       this.#db.pragma('optimize');
       this.#db.close();
     });
+  }
+
+  /**
+   * Copies the WAL into the database file and truncates it to zero bytes: until then the WAL keeps the page
+   * images written before the deletion. Best effort: with another reader open the checkpoint may stop early,
+   * and the next one (at the latest on close) finishes it.
+   */
+  #purgeWal(): void {
+    this.#db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {

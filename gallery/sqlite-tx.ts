@@ -28,9 +28,22 @@ export interface SqlDatabase {
 export class SqliteTx implements StoreTx {
   readonly #db: SqlDatabase;
   readonly #stmts = new Map<string, Statement>();
+  #erased = false; // rows of faces or identities were deleted since the last takeErased()
 
   constructor(db: SqlDatabase) {
     this.#db = db;
+  }
+
+  /** Whether faces or identities were deleted since the last call (the store then purges the WAL after commit). */
+  takeErased(): boolean {
+    const erased = this.#erased;
+    this.#erased = false;
+    return erased;
+  }
+
+  #erase(changes: number): number {
+    if (changes > 0) this.#erased = true;
+    return changes;
   }
 
   #q(sql: string): Statement {
@@ -119,7 +132,7 @@ export class SqliteTx implements StoreTx {
   }
 
   async deleteIdentity(label: number): Promise<boolean> {
-    return this.#q('DELETE FROM identities WHERE label = ?').run(label).changes > 0;
+    return this.#erase(this.#q('DELETE FROM identities WHERE label = ?').run(label).changes) > 0;
   }
 
   async countIdentities(): Promise<number> {
@@ -160,7 +173,7 @@ export class SqliteTx implements StoreTx {
   }
 
   async deleteFace(id: string): Promise<boolean> {
-    return this.#q('DELETE FROM faces WHERE id = ?').run(id).changes > 0;
+    return this.#erase(this.#q('DELETE FROM faces WHERE id = ?').run(id).changes) > 0;
   }
 
   async countFaces(): Promise<FaceCounts> {
@@ -176,7 +189,7 @@ export class SqliteTx implements StoreTx {
   }
 
   async deleteFacesWithoutCrop(): Promise<number> {
-    return this.#q('DELETE FROM faces WHERE crop IS NULL').run().changes;
+    return this.#erase(this.#q('DELETE FROM faces WHERE crop IS NULL').run().changes);
   }
 
   async getCenter(identityLabel: number): Promise<CenterState | null> {

@@ -1,5 +1,5 @@
 // Builds the Fastify application: parsers, limits, the one error handler and the routes.
-import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyError, type FastifyReply } from 'fastify';
 import multipart from '@fastify/multipart';
 import { ApiError, type ErrorCode } from '../errors.ts';
 import type { Config } from '../config.ts';
@@ -13,6 +13,8 @@ import { GalleryError } from '../../gallery/errors.ts';
 import { registerGuards, type KeyVerifier } from './guard.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 
 export type AppDeps = PipelineRouteDeps & SystemRouteDeps & IdentityRouteDeps & RecognitionRouteDeps & {
   config: Config;
@@ -67,6 +69,20 @@ function toApiError(err: FastifyError & { code?: string }): ApiError | null {
   return null;
 }
 
+/** Malformed HTTP (Node's parser: 400; headers too large: 431; body too slow: 408), answered in the API's error shape. */
+function clientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'the request took too long to arrive']
+    : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'the request headers are larger than the server accepts']
+      : [400, 'the request is not valid HTTP'];
+  const body = JSON.stringify(new ApiError('invalid_request', message).toBody());
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const app = Fastify({
@@ -77,6 +93,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
+    // Errors raised before routing or by the HTTP parser bypass the error handler; these keep the API's shape.
+    frameworkErrors: (err, _req, reply) => {
+      const what = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is longer than the server accepts' : 'the URL is not valid (bad percent-encoding)';
+      void (reply as FastifyReply).status(400).send(new ApiError('invalid_request', what).toBody());
+    },
+    clientErrorHandler: clientError,
   });
   // Only multipart and JSON bodies are accepted; Fastify's built-in text/plain parser would let text through.
   app.removeContentTypeParser('text/plain');

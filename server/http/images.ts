@@ -40,17 +40,21 @@ export async function readImages(req: FastifyRequest, fields: readonly string[],
     out.get(field)!.push(buf);
   };
   if (req.isMultipart()) {
-    for await (const part of req.parts()) {
-      if (part.type !== 'file') continue;
-      if (!out.has(part.fieldname)) {
-        await part.toBuffer().catch(() => undefined); // drain so the stream can continue
-        throw new ApiError('invalid_request', `unexpected file field "${part.fieldname}"; expected ${fields.map((f) => `"${f}"`).join(' or ')}`);
+    try {
+      for await (const part of req.parts()) {
+        if (part.type !== 'file') continue;
+        if (!out.has(part.fieldname)) {
+          await part.toBuffer().catch(() => undefined); // drain so the stream can continue
+          throw new ApiError('invalid_request', `unexpected file field "${part.fieldname}"; expected ${fields.map((f) => `"${f}"`).join(' or ')}`);
+        }
+        const buf = await part.toBuffer();
+        if (part.file.truncated) {
+          throw new ApiError('image_too_large', `file "${part.fieldname}" is larger than ${limits.maxImageBytes} bytes`);
+        }
+        add(part.fieldname, buf);
       }
-      const buf = await part.toBuffer();
-      if (part.file.truncated) {
-        throw new ApiError('image_too_large', `file "${part.fieldname}" is larger than ${limits.maxImageBytes} bytes`);
-      }
-      add(part.fieldname, buf);
+    } catch (e) {
+      throw malformedMultipart(e);
     }
   } else {
     const body = req.body;
@@ -68,6 +72,16 @@ export async function readImages(req: FastifyRequest, fields: readonly string[],
     }
   }
   return out;
+}
+
+/**
+ * Busboy reports a broken body (no boundary, cut off before the closing boundary, bad part headers) as a plain
+ * Error without a code, which the error handler would answer with a 500; it is the client's request that is wrong.
+ * Errors with a code (our ApiError, Fastify's FST_* limits) pass through unchanged.
+ */
+function malformedMultipart(e: unknown): unknown {
+  if (e instanceof ApiError || !(e instanceof Error) || (e as { code?: unknown }).code !== undefined) return e;
+  return new ApiError('invalid_request', `the multipart/form-data body is malformed (${e.message})`);
 }
 
 /** Exactly one image in `field`, or a clear error. */

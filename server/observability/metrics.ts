@@ -28,17 +28,15 @@ export class Metrics {
 
   /** Gallery size gauges, read from the gallery at each scrape. */
   watchGallery(g: GallerySize): void {
-    {
-      const identities = new Gauge({ name: 'irface_gallery_identities', help: 'enrolled identities', registers: [this.registry] });
-      new Gauge({
-        name: 'irface_gallery_faces', help: 'enrolled faces', registers: [this.registry],
-        async collect() {
-          const s = await g.stats();
-          this.set(s.faces);
-          identities.set(s.identities);
-        },
-      });
-    }
+    // Each gauge reads the gallery itself: a gauge set from another's collect() showed the previous scrape's value.
+    new Gauge({
+      name: 'irface_gallery_identities', help: 'enrolled identities', registers: [this.registry],
+      async collect() { this.set((await g.stats()).identities); },
+    });
+    new Gauge({
+      name: 'irface_gallery_faces', help: 'enrolled faces', registers: [this.registry],
+      async collect() { this.set((await g.stats()).faces); },
+    });
   }
 
   /** Counts and times every request by its route pattern (never by raw URL, which holds ids). */
