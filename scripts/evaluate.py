@@ -153,10 +153,11 @@ def diagnostic(net: DlibResNet, ckpt: dict, args, device) -> tuple[dict, tuple]:
 
 
 def plot_roc(path: Path, far, tar, label: str) -> None:
+    floor = far[far > 0].min() / 2  # FAR 0 drawn half a pair below the smallest measurable FAR (log axis)
     fig, ax = plt.subplots(figsize=(5, 4))
-    ax.plot(np.maximum(far, 1e-4), tar, label=label)
-    ax.set(xscale="log", xlim=(1e-3, 1), xlabel="FAR (different pairs accepted)", ylabel="TAR",
-           title="ROC (FAR floored at 1e-4 for the log axis)")
+    ax.plot(np.maximum(far, floor), tar, label=label)
+    ax.set(xscale="log", xlim=(floor, 1), xlabel="FAR (different pairs accepted)", ylabel="TAR",
+           title=f"ROC (FAR 0 drawn at {floor:.1e})")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
