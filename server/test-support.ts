@@ -1,10 +1,10 @@
 // Shared fixtures for the server tests: the model to load, a quiet test config, the photo locations, and an
 // in-process HTTP server with the request and assertion helpers the end-to-end tests use.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { parseConfig, PROJECT_ROOT, type Config } from './config.ts';
 
@@ -18,29 +18,6 @@ export const LFW_MISSING = !existsSync(LFW_DIR);
 export const demoPhoto = (n: number): string => join(DEMO_DIR, `sample${n}.jpg`);
 export const lfwPhoto = (name: string, n: number): string => join(LFW_DIR, name, `${name}_${String(n).padStart(4, '0')}.jpg`);
 
-let testModel: string | undefined;
-
-/**
- * TEMPORARY until the LFW calibration writes `similarity.thresholds.default` into the shipped card:
- * when the card has no default threshold, a copy of the model with a placeholder threshold is made in
- * a temp dir (once per process, removed on exit). Once the shipped card has one this returns the
- * shipped model unchanged (delete then).
- */
-export function testModelPath(): string {
-  if (testModel) return testModel;
-  const cardPath = SHIPPED_MODEL.replace(/\.onnx$/, '.json');
-  const card = JSON.parse(readFileSync(cardPath, 'utf8'));
-  if (card.similarity?.thresholds?.default) return (testModel = SHIPPED_MODEL);
-  const dir = mkdtempSync(join(tmpdir(), 'irface-model-'));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  card.similarity ??= { metric: 'cosine' };
-  card.similarity.thresholds ??= {};
-  card.similarity.thresholds.default = { value: 0.91, method: 'test' };
-  writeFileSync(join(dir, basename(cardPath)), JSON.stringify(card));
-  copyFileSync(SHIPPED_MODEL, join(dir, basename(SHIPPED_MODEL)));
-  return (testModel = join(dir, basename(SHIPPED_MODEL)));
-}
-
 /** The admin key every test server is seeded with (IRFACE_ADMIN_KEY); test calls send it unless told not to. */
 export const TEST_ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 
@@ -50,7 +27,7 @@ export const TEST_ADMIN_KEY = 'test-admin-key-0123456789abcdef';
  */
 export function testConfig(env: Record<string, string> = {}): Config {
   return parseConfig({
-    IRFACE_MODEL: testModelPath(),
+    IRFACE_MODEL: SHIPPED_MODEL,
     IRFACE_DATA_DIR: env.IRFACE_DATA_DIR ?? freshDataDir(),
     IRFACE_ADMIN_KEY: TEST_ADMIN_KEY,
     IRFACE_DETECT_WORKERS: '2',

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { PROJECT_ROOT } from '../config.ts';
-import { demoPhoto, form, lfwPhoto, LFW_MISSING, TEST_ADMIN_KEY, testModelPath } from '../test-support.ts';
+import { demoPhoto, form, lfwPhoto, LFW_MISSING, SHIPPED_MODEL, TEST_ADMIN_KEY } from '../test-support.ts';
 import { rng } from '../../gallery/test-helpers.ts';
 
 const ROUNDS = 3;
@@ -68,7 +68,7 @@ async function start(port: number): Promise<string> {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {
       ...process.env,
-      IRFACE_MODEL: testModelPath(), IRFACE_DATA_DIR: dataDir, IRFACE_HOST: '127.0.0.1', IRFACE_PORT: String(port),
+      IRFACE_MODEL: SHIPPED_MODEL, IRFACE_DATA_DIR: dataDir, IRFACE_HOST: '127.0.0.1', IRFACE_PORT: String(port),
       IRFACE_ADMIN_KEY: TEST_ADMIN_KEY, IRFACE_LOG_LEVEL: 'warn', IRFACE_DETECT_WORKERS: '2', IRFACE_EMBED_THREADS: '1',
     },
   });
