@@ -20,7 +20,7 @@ test('defaults: loopback:8080, ./data resolved, cpu, the shipped model', () => {
   assert.equal(c.detectMaxSide, 640);
   assert.equal(c.minDetectionScore, 0.3);
   assert.equal(c.logLevel, 'info');
-  assert.equal(c.detector, 'faceapi');
+  assert.equal(c.detector, 'onnx');
 });
 
 test('empty strings fall back to the defaults', () => {

@@ -117,7 +117,7 @@ export function parseConfig(env: Env = process.env): Config {
     device: oneOf(env, 'IRFACE_DEVICE', 'cpu', ['cpu', 'cuda'] as const, bad),
     modelPath: resolve(env.IRFACE_MODEL || DEFAULT_MODEL),
     // faceapi stays the default until the ONNX port has passed the LFW check.
-    detector: oneOf(env, 'IRFACE_DETECTOR', 'faceapi', ['onnx', 'faceapi'] as const, bad),
+    detector: oneOf(env, 'IRFACE_DETECTOR', 'onnx', ['onnx', 'faceapi'] as const, bad),
     detectWorkers: int(env, 'IRFACE_DETECT_WORKERS', Math.max(1, Math.min(2, cpus)), 1, 64, bad),
     embedThreads: int(env, 'IRFACE_EMBED_THREADS', Math.max(1, Math.min(4, cpus)), 1, 64, bad),
     maxImageBytes: int(env, 'IRFACE_MAX_IMAGE_BYTES', 10 * 1024 * 1024, 1024, 200 * 1024 * 1024, bad),
