@@ -24,13 +24,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
-from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from irface_ml.centers import all_reduce_sums, class_sums, mean_pairwise_cosine
+from irface_ml.centers import all_reduce_sums, mean_pairwise_cosine
 from irface_ml.config import TrainConfig, load_config, save_config
-from irface_ml.data import (ActivationDataset, CropDataset, cached_activations, front_fn, index_dataset,
-                            read_people_file)
+from irface_ml.data import (ActivationDataset, CropDataset, cached_activations, dataset_class_sums, front_fn,
+                            index_dataset, read_people_file)
 from irface_ml.dlib_resnet import BLOCK_NAMES, EMBED_DIM, ConvLayer, DlibResNet
 from irface_ml.heads import build_head
 from irface_ml.splits import assert_disjoint
@@ -192,20 +192,27 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- head: class weights start at the class means (IR: the centers; one no-grad pass) ------------
     head = build_head(cfg.head, cfg.head_kwargs(), len(index.classes), EMBED_DIM).to(device)
+    centers = getattr(head, "centers", None)  # IR heads' CenterBank; None for learned W (softmax has no attribute)
     model = tail
+
+    def class_pass(all_views: bool) -> tuple[torch.Tensor, torch.Tensor]:  # (K, 128) sums, (K,) counts
+        return dataset_class_sums(embed, dataset, len(index.classes), EMBED_DIM, all_views, cfg.batch_size,
+                                  rank, world, workers, device)
+
+    def refresh_centers(when: str) -> None:  # IR: centers := exact class means of the current network
+        t0 = time.time()
+        moved = centers.refresh_from_sums(*class_pass(all_views=True)).cpu()  # (K,) degrees
+        one = moved[torch.from_numpy(counts) == 1]
+        log(f"refresh ({when}): centers moved {moved.mean():.1f} deg on average"
+            + (f", {one.mean():.1f} deg for 1-image classes" if len(one) else "") + f", {time.time() - t0:.0f}s")
+
     if ckpt is not None:
         head.load_state_dict(ckpt["head"])
-    elif head.centers is not None or cfg.init_class_weights:
+    elif centers is not None or cfg.init_class_weights:
         t0 = time.time()
-        sums = torch.zeros(len(index.classes), EMBED_DIM, device=device)
-        n = torch.zeros(len(index.classes), device=device)
-        shard = Subset(dataset, range(rank, len(dataset), world))  # views are all 0 before set_epoch
-        with torch.no_grad():
-            for x, y in DataLoader(shard, batch_size=cfg.batch_size, num_workers=workers):
-                s, c = class_sums(embed(x), y.to(device), len(index.classes))
-                sums, n = sums + s, n + c
-        if head.centers is not None:
-            head.centers.init_from_sums(sums, n)  # all-reduces over ranks itself
+        sums, n = class_pass(all_views=False)  # views are all 0 before set_epoch
+        if centers is not None:
+            centers.init_from_sums(sums, n)  # all-reduces over ranks itself
         else:
             sums, n = all_reduce_sums(sums, n)
             set_class_weights(head, F.normalize(sums, dim=1))
@@ -264,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
             scaler.update()
             head.after_step(emb.detach(), y)  # IR: centers step toward this (all-reduced) batch; no gradient
             step += 1
+            if cfg.center_refresh_every and step % cfg.center_refresh_every == 0:
+                refresh_centers(f"step {step}")
             with torch.no_grad():
                 pred = head(emb.detach(), None).argmax(dim=1)  # margin-free prediction
             stats += torch.stack([loss.detach() * len(y), (pred == y).sum().float(), stats.new_tensor(len(y))])
@@ -279,7 +288,9 @@ def main(argv: list[str] | None = None) -> int:
                     break
         if ddp:
             dist.all_reduce(stats)
-        seconds = time.time() - t0
+        if cfg.center_refresh == "epoch" and not status:
+            refresh_centers(f"epoch {epoch + 1}")  # before the checkpoint, so it holds the exact centers
+        seconds = time.time() - t0  # includes the refresh: its cost is part of the method's budget
         spread = mean_pairwise_cosine(head.class_weights())
         row = (epoch + 1, step, f"{stats[0] / stats[2]:.5f}", f"{stats[1] / stats[2]:.5f}", f"{spread:.5f}",
                f"{lr:.3e}", f"{seconds:.1f}", f"{stats[2] / seconds:.1f}")

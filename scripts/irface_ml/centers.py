@@ -1,4 +1,4 @@
-"""Class-center buffer for IR heads: init from a no-grad pass, per-step update, all-reduce, collapse monitor."""
+"""Class-center buffer for IR heads: init, per-step update, exact refresh, all-reduce, collapse monitor."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -109,6 +109,19 @@ class CenterBank(nn.Module):
         # The mean's norm does not matter after normalising, so normalise the sum directly.
         new = torch.where(seen[:, None], F.normalize(sums, dim=1), fallback)
         self.centers.copy_(new.to(self.centers))
+
+    @torch.no_grad()
+    def refresh_from_sums(self, sums: Tensor, counts: Tensor) -> Tensor:
+        """Centers := exact normalised class means (sums of a full pass); classes with no sample keep theirs.
+
+        Keeps the paper's definition (weights ARE the centers) while removing the lag of the per-step rule.
+        Returns (K,) degrees each center moved, for logging how far they had lagged.
+        """
+        sums, counts = all_reduce_sums(sums.float().clone(), counts.float().clone())
+        old = self.centers.float().clone()  # (K, d); .float() alone would alias the buffer
+        new = torch.where((counts > 0)[:, None], F.normalize(sums, dim=1), old)
+        self.centers.copy_(new.to(self.centers))
+        return torch.rad2deg(torch.acos((F.normalize(old, dim=1) * new).sum(1).clamp(-1.0, 1.0)))
 
     def init_from(self, features: Tensor, labels: Tensor) -> None:
         """Initialise from all (this rank's) features (N, d) and labels (N,) at once."""

@@ -14,6 +14,7 @@ from .heads import HEADS
 TRAIN_FROM_CHOICES = ("all", *BLOCK_NAMES, "fc")
 DEVICES = ("auto", "cpu", "cuda")
 SCHEDULES = ("cosine", "constant")
+CENTER_REFRESH = ("none", "epoch")
 AMP_DTYPES = ("bfloat16", "float16")
 
 
@@ -32,6 +33,11 @@ class TrainConfig:
     head_config: dict = field(default_factory=dict)  # margin knobs of the head, e.g. {"s": 30, "m": 0.35}
     center_rule: str = "center"  # IR heads: "center" (Wen et al. step) or "ema"
     center_alpha: float = 0.5  # IR heads: step size of the center update (probe: 0.5 center, 0.1 ema)
+    # IR heads: "epoch" sets every center to the exact normalised class mean of the current network's features
+    # (all training samples and views, one no-grad pass) after each epoch. The per-step rule alone lets
+    # centers of classes seen once an epoch lag behind the moving features (first run: 39 deg for 1-image classes).
+    center_refresh: str = "none"  # none | epoch
+    center_refresh_every: int = 0  # IR heads: also refresh every this many steps; 0 = off
     init_class_weights: bool = True  # learned-W heads start at the class means too, so every head starts alike
     # --- backbone ---
     train_from: str = "conv256_down_out"  # "all" | a block name (that block onward is trained) | "fc"
@@ -69,6 +75,7 @@ class TrainConfig:
 
         choice("head", self.head, HEADS)
         choice("center_rule", self.center_rule, RULES)
+        choice("center_refresh", self.center_refresh, CENTER_REFRESH)
         choice("train_from", self.train_from, TRAIN_FROM_CHOICES)
         choice("device", self.device, DEVICES)
         choice("schedule", self.schedule, SCHEDULES)
@@ -78,6 +85,11 @@ class TrainConfig:
         if self.train_from == "all" and self.cache_features:
             raise ValueError("cache_features needs a frozen front: set train_from to a block or 'fc', "
                              "or cache_features=false")
+        if (self.center_refresh != "none" or self.center_refresh_every) and not self.head.startswith("ir_"):
+            raise ValueError(f'center_refresh/center_refresh_every need an IR head (weights = centers), got head '
+                             f'"{self.head}"; learned-W heads keep their gradient-learned weights')
+        if self.center_refresh_every < 0:
+            raise ValueError(f"center_refresh_every must be >= 0, got {self.center_refresh_every}")
         positive = {"lr": self.lr, "epochs": self.epochs, "batch_size": self.batch_size,
                     "log_every": self.log_every, "min_images": self.min_images}
         bad = {k: v for k, v in positive.items() if v <= 0}
