@@ -52,8 +52,8 @@ export async function enrollCommand(folder: string, policy: MultiFacePolicy): Pr
         const out = await recognition.enroll(identity.id, chunk, policy, threshold);
         for (const r of out.results) {
           if (r.status === 'added') s.added++;
-          if (r.possible_duplicate_of) s.possibleDuplicates++;
           else s.failures[r.error!.code] = (s.failures[r.error!.code] ?? 0) + 1;
+          if (r.possible_duplicate_of) s.possibleDuplicates++;
         }
         tick(chunk.length);
       }
