@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Region } from 'sharp';
 import { PROJECT_ROOT } from '../config.ts';
 import { demoPhoto } from '../test-support.ts';
 
@@ -25,7 +25,7 @@ test('enroll is resumable, reports failures by code, and export/import round-tri
   // Two "people" cut from face-api's demo photo (the two largest faces), plus an image without a face.
   const photo = readFileSync(demoPhoto(1));
   const people = join(root, 'people');
-  const crops: [string, sharp.Region][] = [['Left_Person', { left: 330, top: 280, width: 420, height: 520 }],
+  const crops: [string, Region][] = [['Left_Person', { left: 330, top: 280, width: 420, height: 520 }],
     ['Right_Person', { left: 1100, top: 220, width: 460, height: 560 }]];
   for (const [name, region] of crops) {
     mkdirSync(join(people, name), { recursive: true });
