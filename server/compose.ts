@@ -139,7 +139,7 @@ export async function buildServer(config: Config, opts: { logger?: boolean | obj
   }
   metrics.watchGallery(opened.gallery);
   const photo = selfTestPhoto();
-  const health = await HealthCheck.create(pipeline, photo.bytes, 'face-api demo/sample1.jpg');
+  const health = await HealthCheck.create(pipeline, embedder, photo.bytes, 'face-api demo/sample1.jpg');
   const versions = {
     irface: (require('../package.json') as { version: string }).version,
     node: process.versions.node,
