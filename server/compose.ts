@@ -10,6 +10,7 @@ import { FaceApiDetector } from './adapters/faceapi/detector.ts';
 import { OnnxEmbedder } from './adapters/onnx-embedder.ts';
 import { OnnxDetector } from './adapters/onnx-detector.ts';
 import { loadDetectorModels } from './model/detector-card.ts';
+import { WorkerSessionHost } from './adapters/ort/worker-host.ts';
 import type { Detector } from './pipeline/types.ts';
 import { FacePipeline } from './services/face-pipeline.ts';
 import { BatchingEmbedder } from './services/batching-embedder.ts';
@@ -49,11 +50,17 @@ function packageVersion(name: string): string {
 /** The face pipeline alone (used by the server, the CLI tools and the LFW evaluation alike). */
 export async function buildRuntime(config: Config, log: (msg: string) => void = () => undefined): Promise<Runtime> {
   const model = loadModel(config.modelPath);
+  // onnxruntime runs block their thread, so the sessions live in worker threads: one for detection, one for
+  // embedding (they run side by side; each runs its own calls one at a time).
+  const detectHost = new WorkerSessionHost('detector');
+  const embedHost = new WorkerSessionHost('embedder');
   // IRFACE_DETECT_WORKERS sizes either detector: face-api's worker pool or the ONNX sessions' intra-op threads.
   const detector: RuntimeDetector = config.detector === 'onnx'
-    ? await OnnxDetector.create(loadDetectorModels(join(PROJECT_ROOT, 'models')), { device: config.device, threads: config.detectWorkers, log })
+    ? await OnnxDetector.create(loadDetectorModels(join(PROJECT_ROOT, 'models')),
+      { device: config.device, threads: config.detectWorkers, log, host: detectHost })
     : new FaceApiDetector(config.detectWorkers);
-  const embedder = await OnnxEmbedder.create(model, { device: config.device, threads: config.embedThreads, maxBatch: config.batchMax, log });
+  const embedder = await OnnxEmbedder.create(model,
+    { device: config.device, threads: config.embedThreads, maxBatch: config.batchMax, log, host: embedHost });
   if (detector instanceof FaceApiDetector) await detector.ready(); // its workers load while the embedder does
   const { card } = model;
   const metrics = new Metrics(() => detector.queued);
@@ -69,6 +76,7 @@ export async function buildRuntime(config: Config, log: (msg: string) => void = 
     async close() {
       await detector.close();
       await embedder.close();
+      await Promise.all([detectHost.close(), embedHost.close()]);
     },
   };
 }
@@ -139,7 +147,8 @@ export async function buildServer(config: Config, opts: { logger?: boolean | obj
   }
   metrics.watchGallery(opened.gallery);
   const photo = selfTestPhoto();
-  const health = await HealthCheck.create(pipeline, embedder, photo.bytes, 'face-api demo/sample1.jpg');
+  const health = await HealthCheck.create(pipeline, embedder, photo.bytes, 'face-api demo/sample1.jpg', { intervalMs: config.healthIntervalMs });
+  health.start();
   const versions = {
     irface: (require('../package.json') as { version: string }).version,
     node: process.versions.node,
@@ -186,6 +195,7 @@ export async function buildServer(config: Config, opts: { logger?: boolean | obj
     }),
   });
   app.addHook('onClose', async () => {
+    health.stop();
     await opened.close();
     keys.close();
     await runtime.close();

@@ -1,5 +1,5 @@
-// Detector backed by onnxruntime-node: face-api's SSD MobileNet V1 and 68-point landmark nets ported to ONNX.
-import * as ort from 'onnxruntime-node';
+// Detector on onnxruntime sessions: face-api's SSD MobileNet V1 and 68-point landmark nets ported to ONNX.
+import { inlineHost, type SessionHost, type TensorSession } from './ort/session.ts';
 import type { Detector, DetectOptions, DetectedFace } from '../pipeline/types.ts';
 import type { RgbImage } from '../pipeline/warp.ts';
 import type { Device } from '../config.ts';
@@ -13,36 +13,22 @@ export interface OnnxDetectorOptions {
   /** onnxruntime intra-op threads of each of the two sessions. */
   threads: number;
   log?: (msg: string) => void;
+  /** Where the two sessions run; this thread by default. The server passes a worker thread. */
+  host?: SessionHost;
 }
 
 const LANDMARK_POINTS = 68;
 
-async function openSession(onnxPath: string, opts: OnnxDetectorOptions): Promise<{ session: ort.InferenceSession; device: string }> {
-  const base: ort.InferenceSession.SessionOptions = {
-    intraOpNumThreads: opts.threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-  };
-  if (opts.device === 'cuda') {
-    try {
-      return { session: await ort.InferenceSession.create(onnxPath, { ...base, executionProviders: ['cuda'] }), device: 'cuda' };
-    } catch (e) {
-      opts.log?.(`CUDA execution provider unavailable for ${onnxPath} (${(e as Error).message.split('\n')[0]}); falling back to CPU`);
-    }
-  }
-  return { session: await ort.InferenceSession.create(onnxPath, { ...base, executionProviders: ['cpu'] }), device: 'cpu' };
-}
-
 /** Refuses a graph whose input or outputs differ from what its card promises, naming both. */
-function checkGraph(session: ort.InferenceSession, loaded: LoadedCard<{ input: { name: string; width: number; height: number } }>, outputs: string[]): void {
+function checkGraph(session: TensorSession, loaded: LoadedCard<{ input: { name: string; width: number; height: number } }>, outputs: string[]): void {
   const { input } = loaded.card;
   const expected = `input "${input.name}" [batch, 3, ${input.height}, ${input.width}] and outputs ${outputs.map((o) => `"${o}"`).join(', ')}`;
-  const meta = session.inputMetadata.find((m) => m.name === input.name);
-  const shape = meta && meta.isTensor ? meta.shape : [];
+  const meta = session.inputs.find((m) => m.name === input.name);
+  const shape = meta ? meta.shape : [];
   const fits = meta !== undefined && outputs.every((o) => session.outputNames.includes(o)) &&
     shape.length === 4 && shape[1] === 3 && shape[2] === input.height && shape[3] === input.width;
   if (!fits) {
-    throw new Error(`model ${loaded.onnxPath} has inputs [${session.inputNames}] (shape [${shape}]) and outputs ` +
+    throw new Error(`model ${loaded.onnxPath} has inputs [${session.inputs.map((i) => i.name)}] (shape [${shape}]) and outputs ` +
       `[${session.outputNames}]; its card ${loaded.cardPath} expects ${expected}`);
   }
 }
@@ -61,8 +47,8 @@ export class OnnxDetector implements Detector {
 
   private constructor(
     private readonly models: DetectorModels,
-    private readonly ssd: ort.InferenceSession,
-    private readonly landmarker: ort.InferenceSession,
+    private readonly ssd: TensorSession,
+    private readonly landmarker: TensorSession,
     readonly device: string,
   ) {
     this.name = `onnx ssd_mobilenetv1 + landmark68 (onnxruntime ${device})`;
@@ -71,19 +57,21 @@ export class OnnxDetector implements Detector {
   }
 
   static async create(models: DetectorModels, opts: OnnxDetectorOptions): Promise<OnnxDetector> {
-    const ssd = await openSession(models.detector.onnxPath, opts);
-    const lmk = await openSession(models.landmarks.onnxPath, opts);
+    const host = opts.host ?? inlineHost;
+    const session = { device: opts.device, threads: opts.threads, log: opts.log };
+    const ssd = await host.open(models.detector.onnxPath, session);
+    const lmk = await host.open(models.landmarks.onnxPath, session);
     try {
       const { boxes, scores } = models.detector.card.outputs;
-      checkGraph(ssd.session, models.detector, [boxes.name, scores.name]);
-      checkGraph(lmk.session, models.landmarks, [models.landmarks.card.outputs.landmarks.name]);
+      checkGraph(ssd, models.detector, [boxes.name, scores.name]);
+      checkGraph(lmk, models.landmarks, [models.landmarks.card.outputs.landmarks.name]);
     } catch (e) {
-      await Promise.all([ssd.session.release(), lmk.session.release()]);
+      await Promise.all([ssd.release(), lmk.release()]);
       throw e;
     }
     // Reported as cuda only when both nets run there.
     const device = ssd.device === 'cuda' && lmk.device === 'cuda' ? 'cuda' : 'cpu';
-    return new OnnxDetector(models, ssd.session, lmk.session, device);
+    return new OnnxDetector(models, ssd, lmk, device);
   }
 
   /** detect() calls in progress (they share the sessions' thread pools). */
@@ -110,9 +98,9 @@ export class OnnxDetector implements Detector {
     const size = card.input.width;
     const input = new Float32Array(3 * size * size); // (1, 3, 512, 512)
     resizeToNchw(image, letterbox(image.width, image.height), size, card.input.normalization, input);
-    const result = await this.ssd.run({ [card.input.name]: new ort.Tensor('float32', input, [1, 3, size, size]) });
-    const boxes = result[card.outputs.boxes.name].data as Float32Array; // (1, 5118, 4) ymin, xmin, ymax, xmax
-    const scores = result[card.outputs.scores.name].data as Float32Array; // (1, 5118)
+    const result = await this.ssd.run({ [card.input.name]: { data: input, dims: [1, 3, size, size] } });
+    const boxes = result[card.outputs.boxes.name].data; // (1, 5118, 4) ymin, xmin, ymax, xmax
+    const scores = result[card.outputs.scores.name].data; // (1, 5118)
     const keep = greedyNms(boxes, scores, {
       minScore: options.minScore,
       maxResults: options.maxResults ?? card.postprocessing.max_results,
@@ -134,8 +122,8 @@ export class OnnxDetector implements Detector {
     const slot = 3 * size * size;
     const batch = new Float32Array(faces.length * slot); // (K, 3, 112, 112)
     faces.forEach((f, k) => resizeToNchw(image, f.win, size, card.input.normalization, batch, k * slot));
-    const result = await this.landmarker.run({ [card.input.name]: new ort.Tensor('float32', batch, [faces.length, 3, size, size]) });
-    const out = result[card.outputs.landmarks.name].data as Float32Array; // (K, 136) x0, y0, x1, ...
+    const result = await this.landmarker.run({ [card.input.name]: { data: batch, dims: [faces.length, 3, size, size] } });
+    const out = result[card.outputs.landmarks.name].data; // (K, 136) x0, y0, x1, ...
     return faces.map((f, k) => ({
       score: f.score,
       box: f.box,

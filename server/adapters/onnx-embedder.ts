@@ -1,5 +1,5 @@
-// Embedder backed by onnxruntime-node: the only file that imports the inference runtime.
-import * as ort from 'onnxruntime-node';
+// Embedder backed by an onnxruntime session (in this thread or a worker thread, as its SessionHost decides).
+import { inlineHost, type SessionHost, type TensorSession } from './ort/session.ts';
 import type { Embedder } from '../pipeline/types.ts';
 import type { RgbImage } from '../pipeline/warp.ts';
 import { toNchwBatch } from '../pipeline/preprocess.ts';
@@ -12,6 +12,8 @@ export interface OnnxEmbedderOptions {
   threads: number;
   maxBatch?: number;
   log?: (msg: string) => void;
+  /** Where the session runs; this thread by default. The server passes a worker thread. */
+  host?: SessionHost;
 }
 
 export class OnnxEmbedder implements Embedder {
@@ -20,7 +22,7 @@ export class OnnxEmbedder implements Embedder {
   private readonly maxBatch: number;
 
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: TensorSession,
     private readonly model: LoadedModel,
     readonly device: string,
     maxBatch: number,
@@ -31,30 +33,16 @@ export class OnnxEmbedder implements Embedder {
   }
 
   static async create(model: LoadedModel, opts: OnnxEmbedderOptions): Promise<OnnxEmbedder> {
-    const log = opts.log ?? (() => undefined);
-    const base: ort.InferenceSession.SessionOptions = {
-      intraOpNumThreads: opts.threads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-    };
-    let session: ort.InferenceSession | undefined;
-    let device = 'cpu';
-    if (opts.device === 'cuda') {
-      try {
-        session = await ort.InferenceSession.create(model.onnxPath, { ...base, executionProviders: ['cuda'] });
-        device = 'cuda';
-      } catch (e) {
-        log(`CUDA execution provider unavailable (${(e as Error).message.split('\n')[0]}); falling back to CPU`);
-      }
-    }
-    session ??= await ort.InferenceSession.create(model.onnxPath, { ...base, executionProviders: ['cpu'] });
+    const host = opts.host ?? inlineHost;
+    const session = await host.open(model.onnxPath, { device: opts.device, threads: opts.threads, log: opts.log });
     const { input, output } = model.card;
-    if (!session.inputNames.includes(input.name) || !session.outputNames.includes(output.name)) {
+    if (!session.inputs.some((i) => i.name === input.name) || !session.outputNames.includes(output.name)) {
+      await session.release();
       throw new Error(
-        `model ${model.onnxPath} has inputs [${session.inputNames}] and outputs [${session.outputNames}]; ` +
+        `model ${model.onnxPath} has inputs [${session.inputs.map((i) => i.name)}] and outputs [${session.outputNames}]; ` +
         `its card expects input "${input.name}" and output "${output.name}"`);
     }
-    return new OnnxEmbedder(session, model, device, opts.maxBatch ?? 32);
+    return new OnnxEmbedder(session, model, session.device, opts.maxBatch ?? 32);
   }
 
   async embed(crops: readonly RgbImage[]): Promise<Float32Array[]> {
@@ -68,9 +56,8 @@ export class OnnxEmbedder implements Embedder {
     for (let start = 0; start < crops.length; start += this.maxBatch) {
       const chunk = crops.slice(start, start + this.maxBatch);
       const data = toNchwBatch(chunk, input.normalization);
-      const tensor = new ort.Tensor('float32', data, [chunk.length, 3, input.height, input.width]);
-      const result = await this.session.run({ [input.name]: tensor });
-      const emb = result[output.name].data as Float32Array;
+      const result = await this.session.run({ [input.name]: { data, dims: [chunk.length, 3, input.height, input.width] } });
+      const emb = result[output.name].data;
       for (let i = 0; i < chunk.length; i++) {
         const v = emb.slice(i * this.dim, (i + 1) * this.dim);
         out.push(this.model.card.output.l2_normalized ? v : l2normalize(v));
