@@ -42,6 +42,8 @@ export interface Config {
   maxInFlight: number;
   /** A request that takes longer is answered 408 by the HTTP server. */
   requestTimeoutMs: number;
+  /** The health self-test (re-embedding a stored face) runs in the background this often; /healthz reports its latest result. */
+  healthIntervalMs: number;
   /** Keep each enrolled face's aligned crop (JPEG) so `irface reindex` can re-embed it with a new model. */
   keepCrops: boolean;
 }
@@ -116,7 +118,7 @@ export function parseConfig(env: Env = process.env): Config {
     dataDir: resolve(env.IRFACE_DATA_DIR || 'data'),
     device: oneOf(env, 'IRFACE_DEVICE', 'cpu', ['cpu', 'cuda'] as const, bad),
     modelPath: resolve(env.IRFACE_MODEL || DEFAULT_MODEL),
-    // faceapi stays the default until the ONNX port has passed the LFW check.
+    // The ONNX port is the default since it passed the LFW parity check (README, "Detection"); faceapi is the reference.
     detector: oneOf(env, 'IRFACE_DETECTOR', 'onnx', ['onnx', 'faceapi'] as const, bad),
     detectWorkers: int(env, 'IRFACE_DETECT_WORKERS', Math.max(1, Math.min(2, cpus)), 1, 64, bad),
     embedThreads: int(env, 'IRFACE_EMBED_THREADS', Math.max(1, Math.min(4, cpus)), 1, 64, bad),
@@ -133,6 +135,7 @@ export function parseConfig(env: Env = process.env): Config {
     corsOrigins: origins(env, bad),
     maxInFlight: int(env, 'IRFACE_MAX_IN_FLIGHT', 32, 1, 10000, bad),
     requestTimeoutMs: int(env, 'IRFACE_REQUEST_TIMEOUT_MS', 60000, 1000, 3600000, bad),
+    healthIntervalMs: int(env, 'IRFACE_HEALTH_INTERVAL_MS', 10_000, 100, 3_600_000, bad),
     keepCrops: oneOf(env, 'IRFACE_KEEP_CROPS', 'true', ['true', 'false'] as const, bad) === 'true',
     logLevel: oneOf(env, 'IRFACE_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'silent'] as const, bad),
   };

@@ -37,13 +37,20 @@ const norm = (v: number[]) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
 let detected: Reply;
 const detectPhoto1 = async () => (detected ??= await postForm('/v1/detect', { image: photo1 }));
 
-test('GET /healthz runs inference and reports ok', async () => {
+test('GET /healthz reports the latest inference self-test, and ?fresh=true runs a new one', async () => {
   const r = await call('/healthz');
   assert.equal(r.status, 200, r.text);
   assert.equal(r.body.status, 'ok');
   assert.equal(r.body.ok, true);
   assert.ok(r.body.self_similarity > 0.999, r.text);
+  assert.ok(r.body.inference_ms > 0, r.text);
   assert.equal(r.body.model, 'dlib-resnet-port');
+  assert.equal(r.body.problem, undefined);
+  const fresh = await call('/healthz?fresh=true');
+  assert.equal(fresh.status, 200, fresh.text);
+  assert.ok(Date.parse(fresh.body.checked_at) > Date.parse(r.body.checked_at), `${r.text} then ${fresh.text}`);
+  assert.ok(fresh.body.age_ms < 1000, fresh.text);
+  assertError(await call('/healthz?fresh=maybe'), 400, 'invalid_request');
 });
 
 test('GET /v1/status describes model, device and thresholds', async () => {
