@@ -1,11 +1,9 @@
 // Section 2: embedding faces/s at batch 1, 8, 32, irface's OnnxEmbedder vs face-api's descriptor, and share of GEMM peak.
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../server/config.ts';
 import { buildRuntime } from '../../server/compose.ts';
 import { FaceApiDetector } from '../../server/adapters/faceapi/detector.ts';
 import { cosine } from '../../server/pipeline/vectors.ts';
 import type { RgbImage } from '../../server/pipeline/warp.ts';
+import { GEMM_N, numpyGemm, ortGemm, type GemmRun } from './gemm.ts';
 import { benchConfig, demoPhotos, lfwPhotos } from './inputs.ts';
 import { atLeast, notChecked, table, type SectionOptions, type SectionResult } from './report.ts';
 import { fmt, fmtMs, fmtPct, fmtRatio, median, summarize, timed } from './stats.ts';
@@ -22,32 +20,6 @@ function tile(crops: readonly RgbImage[]): { image: RgbImage; regions: [number, 
     for (let y = 0; y < h; y++) data.set(c.data.subarray(y * w * 3, (y + 1) * w * 3), (y * w * crops.length + k * w) * 3);
   });
   return { image: { data, width: w * crops.length, height: h }, regions: crops.map((_, k) => [k * w, 0, w, h]) };
-}
-
-const GEMM_PY = `
-import json, time, numpy as np
-n = 2048
-rng = np.random.default_rng(0)
-a = rng.standard_normal((n, n), dtype=np.float32)
-b = rng.standard_normal((n, n), dtype=np.float32)
-a @ b  # warm-up
-best = float("inf")
-for _ in range(REPS):
-    t0 = time.perf_counter()
-    a @ b
-    best = min(best, time.perf_counter() - t0)
-print(json.dumps({"flops": 2 * n**3 / best, "best_s": best, "numpy": np.__version__}))
-`;
-
-/** Best float32 GEMM rate (FLOP/s) of numpy with `threads` BLAS threads, or the reason it could not run. */
-function gemmLimit(threads: number, reps: number): { flops: number; numpy: string } | { error: string } {
-  const env = spawnSync('bash', [join(PROJECT_ROOT, 'scripts/pyenv.sh')], { encoding: 'utf8' });
-  if (env.status !== 0) return { error: `no Python environment (scripts/pyenv.sh: ${env.stderr.trim().split('\n').pop()})` };
-  const threadVars = Object.fromEntries(['OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'].map((k) => [k, String(threads)]));
-  const py = spawnSync(join(env.stdout.trim(), 'bin/python'), ['-c', GEMM_PY.replace('REPS', String(reps))],
-    { encoding: 'utf8', env: { ...process.env, ...threadVars } });
-  if (py.status !== 0) return { error: `numpy GEMM failed: ${py.stderr.trim().split('\n').pop()}` };
-  return JSON.parse(py.stdout) as { flops: number; numpy: string };
 }
 
 export async function embedSection({ quick, log }: SectionOptions): Promise<SectionResult> {
@@ -72,13 +44,17 @@ export async function embedSection({ quick, log }: SectionOptions): Promise<Sect
     const agreement = median(sample.map((_, i) => cosine(ours[i], theirs[i].descriptor!)));
 
     const gemmReps = quick ? 3 : 10;
-    // numpy with 1 thread and with the embedder's thread count, just before and just after the embedding runs.
+    // numpy and onnxruntime, with 1 thread and with the embedder's thread count, just before and just after the embedding runs.
     const gemmThreads = [...new Set([1, config.embedThreads])];
-    const gemm = (when: string) => gemmThreads.map((threads) => {
-      log(`embed: numpy float32 GEMM, ${threads} thread(s), ${when}`);
-      return { threads, when, ...gemmLimit(threads, gemmReps) };
-    });
-    const gemmRuns = gemm('before');
+    const gemm = async (when: string) => {
+      const runs: (GemmRun & { threads: number; when: string })[] = [];
+      for (const threads of gemmThreads) {
+        log(`embed: float32 GEMM (numpy, onnxruntime), ${threads} thread(s), ${when}`);
+        runs.push({ threads, when, ...numpyGemm(threads, gemmReps) }, { threads, when, ...(await ortGemm(threads, gemmReps)) });
+      }
+      return runs;
+    };
+    const gemmRuns = await gemm('before');
     const rows: (string | number)[][] = [];
     const perSecond: Record<number, { ours: number; theirs: number }> = {};
     for (const b of BATCHES) {
@@ -99,7 +75,7 @@ export async function embedSection({ quick, log }: SectionOptions): Promise<Sect
         `${fmtMs(st.p50)} / ${fmtMs(st.p99)}`, fmt(perSecond[b].theirs), fmtRatio(perSecond[b].ours / perSecond[b].theirs)]);
     }
 
-    gemmRuns.push(...gemm('after'));
+    gemmRuns.push(...(await gemm('after')));
     // The limit is the best rate any of those runs reached (contention only ever lowers it).
     const measured = gemmRuns.flatMap((r) => ('flops' in r ? [{ ...r, flops: r.flops }] : []));
     const failed = gemmRuns.find((r) => 'error' in r) as { error: string } | undefined;
@@ -121,11 +97,12 @@ export async function embedSection({ quick, log }: SectionOptions): Promise<Sect
       targets.push(notChecked('embedding FLOP/s as a share of the GEMM limit at batch 32', `>= ${fmtPct(TARGET_SHARE)}`, why));
     } else {
       body.push(
-        `Arithmetic limit: numpy ${limit.numpy} float32 matmul 2048x2048x2048, best of ${gemmReps} runs each with ` +
-          `${gemmThreads.join(' and ')} BLAS thread(s), just before and just after the embedding runs ` +
-          `(${measured.map((r) => `${r.threads} thread(s) ${r.when}: ${fmt(r.flops / 1e9)}`).join('; ')} GFLOP/s); the best: ` +
-          `**${fmt(limit.flops / 1e9)} GFLOP/s** (${limit.threads} thread(s)). The model card gives ${fmt(flopsPerFace / 1e9)} GFLOP per face ` +
-          `(flip TTA included).`,
+        `Arithmetic limit: the best float32 matmul rate measured here, ${GEMM_N}x${GEMM_N}x${GEMM_N}, best of ${gemmReps} runs each, ` +
+          `by numpy's BLAS and by onnxruntime's own MatMul (the MLAS kernels the embedder runs on), with ` +
+          `${gemmThreads.join(' and ')} thread(s), just before and just after the embedding runs. The best: ` +
+          `**${fmt(limit.flops / 1e9)} GFLOP/s** (${limit.engine}, ${limit.threads} thread(s)). The model card gives ` +
+          `${fmt(flopsPerFace / 1e9)} GFLOP per face (flip TTA included).`,
+        table(['engine', 'threads', 'when', 'GFLOP/s'], gemmRuns.map((r) => [r.engine, r.threads, r.when, 'flops' in r ? fmt(r.flops / 1e9) : `failed: ${r.error}`])),
         table(['batch', 'irface GFLOP/s (faces/s x flops_per_face)', 'share of the GEMM limit'],
           BATCHES.map((b) => [b, fmt((perSecond[b].ours * flopsPerFace) / 1e9), fmtPct((perSecond[b].ours * flopsPerFace) / limit.flops)])),
       );
