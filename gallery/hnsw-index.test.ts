@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { HnswIndex } from './hnsw-index.ts';
+import { autoEfSearch, HnswIndex } from './hnsw-index.ts';
 import { markerPathFor, readMarker, sha256File } from './index-marker.ts';
 import { randomUnit, rng, tempDir, vec } from './test-helpers.ts';
 
@@ -80,6 +80,10 @@ test('load refuses a snapshot for another state, and an unloadable file even wit
   assert.match(reason(fresh().load({ ...state, modelId: 'other' }, labels)), /model "m"/);
   assert.match(reason(fresh().load({ ...state, count: 21 }, [...labels, 99])), /holds 20/);
   assert.match(reason(fresh().load(state, [...labels.slice(1), 99])), /label 99/);
+  // A graph built with other parameters (e.g. by an older version with M 16) is rebuilt rather than loaded.
+  const m16 = new HnswIndex({ dim: 8, file: idx.file, m: 16 });
+  assert.match(reason(m16.load(state, labels)), /index format "hnswlib-node\/3 cosine M32 efConstruction200" is not "hnswlib-node\/3 cosine M16/);
+  assert.equal(reason(fresh().load(state, labels)), 'loaded');
 
   // A truncated file whose marker was rewritten to match: the checksum passes, hnswlib's loader must refuse it.
   fs.truncateSync(idx.file, fs.statSync(idx.file).size - 100);
@@ -88,4 +92,18 @@ test('load refuses a snapshot for another state, and an unloadable file even wit
   const broken = fresh();
   assert.match(reason(broken.load(state, labels)), /unloadable/);
   assert.equal(broken.size, 0, 'a failed load leaves the index empty, ready to rebuild');
+});
+
+test('the automatic search beam is 64 up to 1M vectors, then grows with the index (256 at 10M, capped at 1024)', () => {
+  assert.equal(autoEfSearch(0), 64);
+  assert.equal(autoEfSearch(1_000_000), 64);
+  assert.equal(autoEfSearch(10_000_000), 256);
+  assert.equal(autoEfSearch(1_000_000_000), 1024);
+  for (let n = 100_000; n < 10_000_000; n = Math.ceil(n * 1.5)) assert.ok(autoEfSearch(n * 1.5) >= autoEfSearch(n), `monotone at ${n}`);
+  const idx = new HnswIndex({ dim: 4, file: path.join(tempDir(), 'i.hnsw') });
+  assert.equal(idx.efFor(10), 64);
+  assert.equal(idx.efFor(100), 100, 'never below k');
+  const fixed = new HnswIndex({ dim: 4, file: path.join(tempDir(), 'f.hnsw'), efSearch: 200 });
+  assert.equal(fixed.efFor(10), 200);
+  assert.throws(() => new HnswIndex({ dim: 4, file: path.join(tempDir(), 'b.hnsw'), efSearch: 0 }), /efSearch/);
 });

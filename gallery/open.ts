@@ -20,6 +20,7 @@ export interface OpenGalleryOptions {
   savePolicy?: SavePolicy;
   logger?: GalleryLogger;
   indexCapacity?: number; // initial HNSW slots; the index grows by doubling anyway
+  efSearch?: number | 'auto'; // HNSW query-time beam; 'auto' (default) grows with the gallery (autoEfSearch)
 }
 
 /** Opens (or creates) the gallery in dataDir; throws GalleryError model_mismatch when another model built it. */
@@ -28,7 +29,9 @@ export async function openGallery(opts: OpenGalleryOptions): Promise<Gallery> {
   if (!Number.isInteger(opts.dim) || opts.dim < 1) throw new RangeError(`openGallery: dim must be a positive integer, got ${opts.dim}`);
   const store = openGalleryStore(opts.dataDir);
   try {
-    const index = new HnswIndex({ dim: opts.dim, file: path.join(opts.dataDir, INDEX_FILE), initialCapacity: opts.indexCapacity });
+    const index = new HnswIndex({
+      dim: opts.dim, file: path.join(opts.dataDir, INDEX_FILE), initialCapacity: opts.indexCapacity, efSearch: opts.efSearch,
+    });
     const gallery = new Gallery({ store, index, modelId: opts.modelId, dim: opts.dim, savePolicy: opts.savePolicy, logger: opts.logger });
     await gallery.init();
     return gallery;

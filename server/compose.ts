@@ -57,10 +57,10 @@ export async function buildRuntime(config: Config, log: (msg: string) => void = 
   // IRFACE_DETECT_WORKERS sizes either detector: face-api's worker pool or the ONNX sessions' intra-op threads.
   const detector: RuntimeDetector = config.detector === 'onnx'
     ? await OnnxDetector.create(loadDetectorModels(join(PROJECT_ROOT, 'models')),
-      { device: config.device, threads: config.detectWorkers, log, host: detectHost })
+      { device: config.device, threads: config.detectWorkers, spinning: config.ortSpinning, log, host: detectHost })
     : new FaceApiDetector(config.detectWorkers);
   const embedder = await OnnxEmbedder.create(model,
-    { device: config.device, threads: config.embedThreads, maxBatch: config.batchMax, log, host: embedHost });
+    { device: config.device, threads: config.embedThreads, spinning: config.ortSpinning, maxBatch: config.batchMax, log, host: embedHost });
   if (detector instanceof FaceApiDetector) await detector.ready(); // its workers load while the embedder does
   const { card } = model;
   const metrics = new Metrics(() => detector.queued);
@@ -109,6 +109,7 @@ export async function openRuntimeGallery(config: Config, runtime: Runtime, purpo
       dataDir: config.dataDir,
       modelId: runtime.model.card.id,
       dim: runtime.model.card.output.dim,
+      efSearch: config.hnswEfSearch,
       logger: { info: log, warn: log },
     });
     return {

@@ -21,6 +21,8 @@ test('defaults: loopback:8080, ./data resolved, cpu, the shipped model', () => {
   assert.equal(c.minDetectionScore, 0.3);
   assert.equal(c.logLevel, 'info');
   assert.equal(c.detector, 'onnx');
+  assert.equal(c.hnswEfSearch, 'auto');
+  assert.equal(c.healthIntervalMs, 10_000);
 });
 
 test('empty strings fall back to the defaults', () => {
@@ -47,7 +49,7 @@ test('valid overrides are applied and paths resolved', () => {
     IRFACE_MIN_DETECTION_SCORE: '0.75',
     IRFACE_MIN_FACE_SIZE: '40',
     IRFACE_LOG_LEVEL: 'silent',
-    IRFACE_KEEP_CROPS: 'false', IRFACE_HEALTH_INTERVAL_MS: '2500',
+    IRFACE_KEEP_CROPS: 'false', IRFACE_HEALTH_INTERVAL_MS: '2500', IRFACE_HNSW_EF_SEARCH: '300', IRFACE_ORT_SPINNING: 'false',
     IRFACE_DETECTOR: 'onnx',
   });
   assert.deepEqual(
@@ -56,7 +58,7 @@ test('valid overrides are applied and paths resolved', () => {
       host: '0.0.0.0', port: 0, dataDir: resolve('some/dir'), device: 'cuda', modelPath: resolve('models/other.onnx'), detector: 'onnx',
       detectWorkers: 3, embedThreads: 1, maxImageBytes: 2048, maxRequestBytes: 4096, maxImagesPerRequest: 2,
       maxPixels: 1000, detectMaxSide: 320, minDetectionScore: 0.75, minFaceSize: 40, logLevel: 'silent',
-      keepCrops: false, batchMax: 32, batchWaitMs: 2, adminKey: null, corsOrigins: [], maxInFlight: 32, requestTimeoutMs: 60000, healthIntervalMs: 2500,
+      keepCrops: false, batchMax: 32, batchWaitMs: 2, adminKey: null, corsOrigins: [], maxInFlight: 32, requestTimeoutMs: 60000, healthIntervalMs: 2500, hnswEfSearch: 300, ortSpinning: false,
     },
   );
 });
@@ -76,7 +78,7 @@ for (const [key, value] of [
   ['IRFACE_DEVICE', 'gpu'], ['IRFACE_DEVICE', 'CPU'], ['IRFACE_DETECTOR', 'ssd'],
   ['IRFACE_MAX_IMAGE_BYTES', '10'], ['IRFACE_MAX_PIXELS', '0'], ['IRFACE_MAX_IMAGES_PER_REQUEST', 'many'],
   ['IRFACE_DETECT_WORKERS', '0'], ['IRFACE_MIN_DETECTION_SCORE', '1.5'], ['IRFACE_MIN_DETECTION_SCORE', 'NaN'],
-  ['IRFACE_LOG_LEVEL', 'verbose'], ['IRFACE_HOST', 'bad host/x'], ['IRFACE_KEEP_CROPS', 'yes'], ['IRFACE_CORS_ORIGINS', 'evil.com'], ['IRFACE_HEALTH_INTERVAL_MS', '5'],
+  ['IRFACE_LOG_LEVEL', 'verbose'], ['IRFACE_HOST', 'bad host/x'], ['IRFACE_KEEP_CROPS', 'yes'], ['IRFACE_CORS_ORIGINS', 'evil.com'], ['IRFACE_HEALTH_INTERVAL_MS', '5'], ['IRFACE_HNSW_EF_SEARCH', 'wide'], ['IRFACE_HNSW_EF_SEARCH', '0'], ['IRFACE_ORT_SPINNING', 'no'],
 ] as const) {
   test(`${key}=${JSON.stringify(value)} is refused, naming the variable and the value`, () => {
     const e = configError({ [key]: value });

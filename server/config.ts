@@ -21,6 +21,8 @@ export interface Config {
   detectWorkers: number;
   /** onnxruntime intra-op threads for the embedder. */
   embedThreads: number;
+  /** Whether onnxruntime's idle threads spin-wait (lower latency alone, but they steal cores from the other sessions). */
+  ortSpinning: boolean;
   maxImageBytes: number;
   maxRequestBytes: number;
   maxImagesPerRequest: number;
@@ -44,6 +46,8 @@ export interface Config {
   requestTimeoutMs: number;
   /** The health self-test (re-embedding a stored face) runs in the background this often; /healthz reports its latest result. */
   healthIntervalMs: number;
+  /** HNSW query-time beam: 'auto' grows it with the gallery (64 up to 1M centers, 256 at 10M), or a fixed number. */
+  hnswEfSearch: number | 'auto';
   /** Keep each enrolled face's aligned crop (JPEG) so `irface reindex` can re-embed it with a new model. */
   keepCrops: boolean;
 }
@@ -106,6 +110,15 @@ function origins(env: Env, bad: string[]): string[] {
   return list;
 }
 
+function efSearch(env: Env, bad: string[]): number | 'auto' {
+  const raw = env.IRFACE_HNSW_EF_SEARCH;
+  if (raw === undefined || raw === '' || raw === 'auto') return 'auto';
+  const v = Number(raw);
+  if (Number.isInteger(v) && v >= 1 && v <= 4096) return v;
+  bad.push(`IRFACE_HNSW_EF_SEARCH=${JSON.stringify(raw)} (expected auto or an integer from 1 to 4096)`);
+  return 'auto';
+}
+
 /** Builds the configuration; throws ConfigError listing every invalid variable at once. */
 export function parseConfig(env: Env = process.env): Config {
   const bad: string[] = [];
@@ -122,6 +135,7 @@ export function parseConfig(env: Env = process.env): Config {
     detector: oneOf(env, 'IRFACE_DETECTOR', 'onnx', ['onnx', 'faceapi'] as const, bad),
     detectWorkers: int(env, 'IRFACE_DETECT_WORKERS', Math.max(1, Math.min(2, cpus)), 1, 64, bad),
     embedThreads: int(env, 'IRFACE_EMBED_THREADS', Math.max(1, Math.min(4, cpus)), 1, 64, bad),
+    ortSpinning: oneOf(env, 'IRFACE_ORT_SPINNING', 'true', ['true', 'false'] as const, bad) === 'true',
     maxImageBytes: int(env, 'IRFACE_MAX_IMAGE_BYTES', 10 * 1024 * 1024, 1024, 200 * 1024 * 1024, bad),
     maxRequestBytes: int(env, 'IRFACE_MAX_REQUEST_BYTES', 40 * 1024 * 1024, 1024, 1024 * 1024 * 1024, bad),
     maxImagesPerRequest: int(env, 'IRFACE_MAX_IMAGES_PER_REQUEST', 16, 1, 1000, bad),
@@ -136,6 +150,7 @@ export function parseConfig(env: Env = process.env): Config {
     maxInFlight: int(env, 'IRFACE_MAX_IN_FLIGHT', 32, 1, 10000, bad),
     requestTimeoutMs: int(env, 'IRFACE_REQUEST_TIMEOUT_MS', 60000, 1000, 3600000, bad),
     healthIntervalMs: int(env, 'IRFACE_HEALTH_INTERVAL_MS', 10_000, 100, 3_600_000, bad),
+    hnswEfSearch: efSearch(env, bad),
     keepCrops: oneOf(env, 'IRFACE_KEEP_CROPS', 'true', ['true', 'false'] as const, bad) === 'true',
     logLevel: oneOf(env, 'IRFACE_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'silent'] as const, bad),
   };

@@ -1,5 +1,6 @@
 // Section 4: gallery search over 100k and 1M synthetic face-like centers, the gallery's HnswIndex vs a plain-JS scan.
 import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -13,7 +14,7 @@ import { fmt, fmtBytes, fmtMs, fmtRatio, now, summarize, type Summary } from './
 // of an enrolled person ~0.92 to their center): center = norm(A*common + B*group + S*own), query = norm(center + Q*noise).
 const A = Math.sqrt(0.6), B = Math.sqrt(0.2), S = Math.sqrt(0.2), Q = 0.43;
 const GROUP_SIZE = 100; // identities per look-alike group
-const EF_SWEEP = [128, 256]; // beams tried on the saved graph besides the gallery's default
+const EF_SWEEP = [32, 48, 128]; // fixed beams tried on the saved graph besides the gallery's automatic one
 const TARGET_P99_MS = 5, TARGET_RECALL1 = 0.99, TARGET_SPEEDUP = 1000;
 
 type QueryKind = 'enrolled' | 'stranger';
@@ -65,15 +66,45 @@ function searchStats(index: HnswIndex, vectors: readonly Float32Array[], top: re
   return { search, recall1: hit1 / vectors.length, recall10: hit10 / (10 * vectors.length) };
 }
 
+/** face-api's own FaceMatcher (the matcher its demos use) over the same centers: time per query, and agreement. */
+interface FaceMatcherResult {
+  queries: number;
+  ms: Summary;
+  /** Share of those queries where its best match is the exact nearest center (euclidean on unit vectors ranks as cosine). */
+  sameAsExact: number;
+}
+
+async function faceMatcher(data: Float32Array, n: number, queries: readonly Float32Array[], exact: readonly number[]): Promise<FaceMatcherResult> {
+  const require = createRequire(import.meta.url);
+  const faceapi = await import(require.resolve('@vladmandic/face-api/dist/face-api.node-wasm.js')) as {
+    LabeledFaceDescriptors: new (label: string, d: Float32Array[]) => unknown;
+    FaceMatcher: new (l: unknown[], threshold: number) => { findBestMatch(q: Float32Array): { label: string } };
+  };
+  const labeled = Array.from({ length: n }, (_, i) => new faceapi.LabeledFaceDescriptors(String(i), [data.subarray(i * DIM, (i + 1) * DIM)]));
+  const matcher = new faceapi.FaceMatcher(labeled, 2); // threshold 2 > any distance of unit vectors: always the best label
+  const ms: number[] = [];
+  let same = 0;
+  queries.forEach((q, j) => {
+    const t = now();
+    const best = matcher.findBestMatch(q);
+    ms.push(now() - t);
+    if (Number(best.label) === exact[j]) same++;
+  });
+  return { queries: queries.length, ms: summarize(ms), sameAsExact: same / queries.length };
+}
+
 interface SizeResult {
   n: number;
   buildS: number;
   fileBytes: number;
   rssBytes: number;
   graph: { m: number; efConstruction: number };
+  /** The beam the gallery's automatic efSearch chose for this size (k=1). */
+  efAuto: number;
   strangerPairCos: number; // mean cosine of random pairs of enrolled centers
   kinds: KindResult[];
   sweep: SweepRow[];
+  faceMatcher: FaceMatcherResult;
 }
 
 /** One size, in this process: data, brute-force ground truth, index build, save, searches. */
@@ -145,7 +176,7 @@ async function measure(n: number, queries: number, log: (m: string) => void): Pr
       ownIsNearest: set.kind === 'enrolled' ? top.filter((t, j) => t.labels[0] === set.owner[j]).length / count : null,
     };
   });
-  // The same graph searched with wider beams: what raising the gallery's efSearch would buy.
+  // The same graph searched with fixed beams: what the automatic efSearch trades.
   const sweep: SweepRow[] = [];
   for (const ef of EF_SWEEP) {
     const wider = new HnswIndex({ dim: DIM, file: join(dir, 'centers.hnsw'), efSearch: ef });
@@ -154,7 +185,10 @@ async function measure(n: number, queries: number, log: (m: string) => void): Pr
     for (const q of sets[0].vectors.slice(0, 50)) wider.search(q, 10);
     sets.forEach((set, s) => sweep.push({ ef, kind: set.kind, ...searchStats(wider, set.vectors, truth[s].top) }));
   }
-  return { n, buildS, fileBytes, rssBytes, graph, strangerPairCos: mean(pairCos), kinds, sweep };
+  const fmQueries = n >= 1_000_000 ? 5 : 20; // about 0.5 s per query per 100k centers
+  log(`gallery ${n}: face-api FaceMatcher over ${fmQueries} enrolled queries`);
+  const fm = await faceMatcher(data, n, sets[0].vectors.slice(0, fmQueries), truth[0].top.slice(0, fmQueries).map((t) => t.labels[0]));
+  return { n, buildS, fileBytes, rssBytes, graph, efAuto: index.efFor(1), strangerPairCos: mean(pairCos), kinds, sweep, faceMatcher: fm };
 }
 
 /** Measures one size in a fresh process (this file, run directly), so its RSS and heap are its own. */
@@ -201,7 +235,8 @@ export async function gallerySection({ quick, log }: SectionOptions): Promise<Se
         `${B.toFixed(3)}·group + ${S.toFixed(3)}·own), ${GROUP_SIZE} identities per look-alike group. A query is a new "photo", ` +
         `norm(center + ${Q}·noise), either of a random enrolled identity or of a stranger drawn the same way but not enrolled ` +
         `(open-set search, where the nearest centers are near-ties). Index: the gallery's \`HnswIndex\` (hnswlib-node, cosine, its ` +
-        `defaults; the saved graph says M ${big.graph.m}, efConstruction ${big.graph.efConstruction}), one \`upsert\` per center as the gallery does, searched with ` +
+        `defaults; the saved graph says M ${big.graph.m}, efConstruction ${big.graph.efConstruction}; automatic efSearch: ` +
+        `${results.map((r) => `${r.efAuto} at ${fmt(r.n)}`).join(', ')}), one \`upsert\` per center as the gallery does, searched with ` +
         `\`search(q, k)\` (timings include its conversions and checks). Brute force: a plain-JS scan of a Float32Array (one dot ` +
         `product per center, top 10 kept), single-threaded; it is also the exact ground truth for recall. Each size runs in a fresh process.`,
       table(['centers', 'build s', 'index file', 'RSS growth during build', 'mean cosine of two enrolled centers'],
@@ -213,11 +248,21 @@ export async function gallerySection({ quick, log }: SectionOptions): Promise<Se
           k.ownIsNearest === null ? '-' : `${(k.ownIsNearest * 100).toFixed(1)}%`,
           `${fmtMs(k.search[1].p50)} / ${fmtMs(k.search[1].p99)}`, `${fmtMs(k.search[10].p50)} / ${fmtMs(k.search[10].p99)}`,
           k.recall1.toFixed(4), k.recall10.toFixed(4), `${fmtMs(k.brute.p50)} / ${fmtMs(k.brute.p99)}`, fmtRatio(k.brute.p50 / k.search[1].p50)])),
-      `The same saved graphs reloaded with a wider search beam (\`HnswIndex\` option \`efSearch\`; 'default' is the gallery's own):`,
+      'face-api\'s own matcher on the same centers: `FaceMatcher.findBestMatch` over one `LabeledFaceDescriptors` per ' +
+        'identity (euclidean distance via arrays, as its demos use it), timed on the first enrolled queries; its answer is ' +
+        'checked against the exact nearest center.',
+      table(['centers', 'queries', 'FaceMatcher ms p50 / p99', 'its best = exact nearest', 'HNSW k=1 p50 ms', 'speed-up over FaceMatcher (p50)'],
+        results.map((r) => {
+          const k = r.kinds[0];
+          return [fmt(r.n), r.faceMatcher.queries, `${fmtMs(r.faceMatcher.ms.p50)} / ${fmtMs(r.faceMatcher.ms.p99)}`,
+            `${(r.faceMatcher.sameAsExact * 100).toFixed(0)}%`, fmtMs(k.search[1].p50), fmtRatio(r.faceMatcher.ms.p50 / k.search[1].p50)];
+        })),
+      'The same saved graphs reloaded with fixed search beams (`HnswIndex` option `efSearch`, `IRFACE_HNSW_EF_SEARCH`); ' +
+        '\'auto\' is the gallery\'s default, which grows the beam with the gallery (`autoEfSearch`: 64 up to 1M centers, 4x per 10x beyond):',
       table(['centers', 'queries', 'efSearch', 'recall@1', 'recall@10', 'k=1 p50 / p99 ms', 'k=10 p50 / p99 ms'],
         results.flatMap((r) => [...r.kinds.map((k) => ({ ...k, ef: 0 })), ...r.sweep]
           .sort((a, b) => a.kind.localeCompare(b.kind) || a.ef - b.ef)
-          .map((k) => [fmt(r.n), k.kind, k.ef === 0 ? 'default' : k.ef, k.recall1.toFixed(4), k.recall10.toFixed(4),
+          .map((k) => [fmt(r.n), k.kind, k.ef === 0 ? `auto (${r.efAuto})` : k.ef, k.recall1.toFixed(4), k.recall10.toFixed(4),
             `${fmtMs(k.search[1].p50)} / ${fmtMs(k.search[1].p99)}`, `${fmtMs(k.search[10].p50)} / ${fmtMs(k.search[10].p99)}`]))),
       'Recall is against the exact brute-force top 1 / top 10. For scale: Human\'s brute force over 1024-d descriptors is published at ' +
         '600 ms per match for 100k records (see /work/shared/notes/peers.md); the scan above is over 128-d vectors.',

@@ -12,6 +12,8 @@ export interface OnnxDetectorOptions {
   device: Device;
   /** onnxruntime intra-op threads of each of the two sessions. */
   threads: number;
+  /** onnxruntime's spin-waiting of idle threads (see SessionOptions.spinning). */
+  spinning?: boolean;
   log?: (msg: string) => void;
   /** Where the two sessions run; this thread by default. The server passes a worker thread. */
   host?: SessionHost;
@@ -58,7 +60,7 @@ export class OnnxDetector implements Detector {
 
   static async create(models: DetectorModels, opts: OnnxDetectorOptions): Promise<OnnxDetector> {
     const host = opts.host ?? inlineHost;
-    const session = { device: opts.device, threads: opts.threads, log: opts.log };
+    const session = { device: opts.device, threads: opts.threads, spinning: opts.spinning, log: opts.log };
     const ssd = await host.open(models.detector.onnxPath, session);
     const lmk = await host.open(models.landmarks.onnxPath, session);
     try {

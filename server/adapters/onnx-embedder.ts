@@ -10,6 +10,8 @@ import { l2normalize } from '../pipeline/vectors.ts';
 export interface OnnxEmbedderOptions {
   device: Device;
   threads: number;
+  /** onnxruntime's spin-waiting of idle threads (see SessionOptions.spinning). */
+  spinning?: boolean;
   maxBatch?: number;
   log?: (msg: string) => void;
   /** Where the session runs; this thread by default. The server passes a worker thread. */
@@ -34,7 +36,7 @@ export class OnnxEmbedder implements Embedder {
 
   static async create(model: LoadedModel, opts: OnnxEmbedderOptions): Promise<OnnxEmbedder> {
     const host = opts.host ?? inlineHost;
-    const session = await host.open(model.onnxPath, { device: opts.device, threads: opts.threads, log: opts.log });
+    const session = await host.open(model.onnxPath, { device: opts.device, threads: opts.threads, spinning: opts.spinning, log: opts.log });
     const { input, output } = model.card;
     if (!session.inputs.some((i) => i.name === input.name) || !session.outputNames.includes(output.name)) {
       await session.release();

@@ -3,7 +3,7 @@ import type { Device } from '../../config.ts';
 import type { InputInfo, TensorMap } from './session.ts';
 
 export type HostRequest =
-  | { op: 'open'; id: number; session: number; onnxPath: string; device: Device; threads: number }
+  | { op: 'open'; id: number; session: number; onnxPath: string; device: Device; threads: number; spinning?: boolean }
   | { op: 'run'; id: number; session: number; feeds: TensorMap }
   | { op: 'release'; id: number; session: number };
 

@@ -16,6 +16,11 @@ export interface SessionOptions {
   device: Device;
   /** Intra-op threads of the session. */
   threads: number;
+  /**
+   * Whether idle intra-op threads spin-wait for work (onnxruntime's default, lowest latency). Off, they sleep:
+   * better when several sessions run side by side on few cores and spinning threads would steal them.
+   */
+  spinning?: boolean;
   /** Where the CUDA fallback is reported. */
   log?: (msg: string) => void;
 }
@@ -74,6 +79,7 @@ export async function openInline(onnxPath: string, opts: SessionOptions): Promis
     intraOpNumThreads: opts.threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
+    ...(opts.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
   };
   if (opts.device === 'cuda') {
     try {

@@ -88,7 +88,7 @@ export class WorkerSessionHost implements SessionHost {
   }
 
   async #openIn(session: number, { onnxPath, opts }: Spec): Promise<Opened> {
-    const reply = await this.#send({ op: 'open', session, onnxPath, device: opts.device, threads: opts.threads }, []);
+    const reply = await this.#send({ op: 'open', session, onnxPath, device: opts.device, threads: opts.threads, spinning: opts.spinning }, []);
     if (!reply.ok) throw new Error(reply.message);
     if (!('opened' in reply)) throw new Error(`${this.label} worker: unexpected reply to open`);
     for (const note of reply.opened.notes) opts.log?.(note);

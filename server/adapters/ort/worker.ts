@@ -22,7 +22,7 @@ function detach(outputs: TensorMap): { outputs: TensorMap; transfer: ArrayBuffer
 async function handle(req: HostRequest): Promise<{ reply: WorkerReply; transfer?: ArrayBuffer[] }> {
   if (req.op === 'open') {
     const notes: string[] = [];
-    const s = await openInline(req.onnxPath, { device: req.device, threads: req.threads, log: (m) => notes.push(m) });
+    const s = await openInline(req.onnxPath, { device: req.device, threads: req.threads, spinning: req.spinning, log: (m) => notes.push(m) });
     sessions.set(req.session, s);
     return { reply: { id: req.id, ok: true, opened: { device: s.device, inputs: [...s.inputs], outputNames: [...s.outputNames], notes } } };
   }
