@@ -8,7 +8,7 @@ import { loadModel, templatePoints, type LoadedModel } from './model/card.ts';
 import { SharpDecoder } from './adapters/sharp-decoder.ts';
 import { FaceApiDetector } from './adapters/faceapi/detector.ts';
 import { OnnxEmbedder } from './adapters/onnx-embedder.ts';
-import { OnnxDetector } from './adapters/onnx-detector.ts';
+import { RemoteOnnxDetector } from './adapters/ort/remote-detector.ts';
 import { loadDetectorModels } from './model/detector-card.ts';
 import { WorkerSessionHost } from './adapters/ort/worker-host.ts';
 import type { Detector } from './pipeline/types.ts';
@@ -25,6 +25,7 @@ import { RecognitionService } from './services/recognition.ts';
 import { lockDataDir } from './adapters/data-lock.ts';
 
 const require = createRequire(import.meta.url);
+const INFERENCE_NICE = 10; // os.constants.priority.PRIORITY_BELOW_NORMAL
 
 /** A detector as the runtime needs it: detection plus what /v1/status and evaluation cache keys show. */
 export type RuntimeDetector = Detector & { readonly version: string; readonly queued: number };
@@ -51,13 +52,15 @@ function packageVersion(name: string): string {
 export async function buildRuntime(config: Config, log: (msg: string) => void = () => undefined): Promise<Runtime> {
   const model = loadModel(config.modelPath);
   // onnxruntime runs block their thread, so the sessions live in worker threads: one for detection, one for
-  // embedding (they run side by side; each runs its own calls one at a time).
-  const detectHost = new WorkerSessionHost('detector');
-  const embedHost = new WorkerSessionHost('embedder');
+  // embedding (they run side by side; each runs its own calls one at a time). They run at a lower priority than
+  // the event loop, which then always gets a core to accept and answer requests while inference saturates the CPU.
+  const detectHost = new WorkerSessionHost('detector', INFERENCE_NICE);
+  const embedHost = new WorkerSessionHost('embedder', INFERENCE_NICE);
   // IRFACE_DETECT_WORKERS sizes either detector: face-api's worker pool or the ONNX sessions' intra-op threads.
+  // The ONNX detector runs whole in its worker (image resizing and post-processing included).
   const detector: RuntimeDetector = config.detector === 'onnx'
-    ? await OnnxDetector.create(loadDetectorModels(join(PROJECT_ROOT, 'models')),
-      { device: config.device, threads: config.detectWorkers, spinning: config.ortSpinning, log, host: detectHost })
+    ? await RemoteOnnxDetector.create(detectHost, loadDetectorModels(join(PROJECT_ROOT, 'models')),
+      { device: config.device, threads: config.detectWorkers, spinning: config.ortSpinning, log })
     : new FaceApiDetector(config.detectWorkers);
   const embedder = await OnnxEmbedder.create(model,
     { device: config.device, threads: config.embedThreads, spinning: config.ortSpinning, maxBatch: config.batchMax, log, host: embedHost });

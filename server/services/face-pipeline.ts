@@ -92,7 +92,14 @@ export class FacePipeline {
 
   /** Like embed(), for faces from several images (one onnxruntime batch for all). */
   async embedMany(items: readonly { image: RgbImage; face: Face }[]): Promise<EmbeddedFace[]> {
-    const aligned = items.map(({ image, face }) => alignFace(image, face.points, this.alignment));
+    // Aligning is about a millisecond of pixel work per face on the event loop. Yielding before each face lets
+    // pending I/O (other requests, health checks) run between faces, so a burst of requests whose detections
+    // finish together never holds the loop for more than one face at a time.
+    const aligned: ReturnType<typeof alignFace>[] = [];
+    for (const { image, face } of items) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      aligned.push(alignFace(image, face.points, this.alignment));
+    }
     const embeddings = await this.embedder.embed(aligned.map((a) => a.crop));
     return items.map(({ face }, i) => ({ ...face, embedding: embeddings[i], crop: aligned[i].crop, rollDeg: aligned[i].rollDeg }));
   }

@@ -122,7 +122,7 @@ export class FaceApiDetector implements Detector {
   private submit(image: RgbImage, options: Omit<DetectRequest, 'id' | 'pixels' | 'width' | 'height'>): Promise<DetectedFace[]> {
     if (this.closed) return Promise.reject(new Error('detector is closed'));
     // Copy into a fresh buffer that can be transferred to the worker without detaching the caller's.
-    const pixels = image.data.slice().buffer as ArrayBuffer;
+    const pixels = new Uint8Array(image.data).buffer as ArrayBuffer;
     return new Promise((resolve, reject) => {
       this.queue.push({
         request: { pixels, width: image.width, height: image.height, ...options },

@@ -1,8 +1,15 @@
 // Sessions in a worker thread: same outputs as in this thread, the event loop keeps turning, errors and crashes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../config.ts';
 import { loadModel } from '../../model/card.ts';
-import { SHIPPED_MODEL } from '../../test-support.ts';
+import { loadDetectorModels } from '../../model/detector-card.ts';
+import { demoPhoto, SHIPPED_MODEL } from '../../test-support.ts';
+import { OnnxDetector } from '../onnx-detector.ts';
+import { SharpDecoder } from '../sharp-decoder.ts';
+import { RemoteOnnxDetector } from './remote-detector.ts';
 import { inlineHost, type TensorMap, type TensorSession } from './session.ts';
 import { WorkerSessionHost } from './worker-host.ts';
 
@@ -84,4 +91,27 @@ test('a closed host refuses calls with a clear message', async () => {
   const s = await h.open(model.onnxPath, { device: 'cpu', threads: 1 });
   await h.close();
   await assert.rejects(s.run(batch(1)), /closing worker is closed/);
+});
+
+test('the ONNX detector run whole in a worker finds exactly what it finds in this thread, and leaves the caller\'s pixels alone', async () => {
+  const models = loadDetectorModels(join(PROJECT_ROOT, 'models'));
+  const h = new WorkerSessionHost('detector', 10);
+  const remoteDet = await RemoteOnnxDetector.create(h, models, { device: 'cpu', threads: 1 });
+  const local = await OnnxDetector.create(models, { device: 'cpu', threads: 1 });
+  try {
+    const decoder = new SharpDecoder({ maxImageBytes: 64 * 1024 * 1024, maxPixels: 100_000_000 });
+    const { image } = await decoder.downscale((await decoder.decode(readFileSync(demoPhoto(1)))).image, 640);
+    const before = Buffer.from(image.data).toString('base64');
+    const [theirs, ours] = await Promise.all([remoteDet.detect(image, { minScore: 0.3 }), local.detect(image, { minScore: 0.3 })]);
+    assert.ok(ours.length >= 1);
+    assert.deepEqual(theirs, ours);
+    assert.equal(remoteDet.version, local.version);
+    assert.equal(Buffer.from(image.data).toString('base64'), before, 'the caller\'s image is intact');
+    await assert.rejects(remoteDet.detect({ data: new Uint8Array(5), width: 2, height: 2 }, { minScore: 0.3 }), /detect\(\) needs RGB pixels/);
+    assert.equal(remoteDet.queued, 0);
+  } finally {
+    await remoteDet.close();
+    await local.close();
+    await h.close();
+  }
 });

@@ -3,11 +3,10 @@
 // If the worker dies, pending calls fail with the reason and the next call starts a new worker that re-opens
 // every session, so one crash does not take inference down for good.
 import { Worker } from 'node:worker_threads';
-import type { HostRequest, WorkerReply } from './protocol.ts';
+import type { HostRequest, Opened, OpenSpec, WorkerReply } from './protocol.ts';
 import type { InputInfo, SessionHost, SessionOptions, TensorMap, TensorSession } from './session.ts';
 
-type Opened = Extract<WorkerReply, { opened: unknown }>['opened'];
-type Body = HostRequest extends infer R ? (R extends HostRequest ? Omit<R, 'id'> : never) : never;
+export type Body = HostRequest extends infer R ? (R extends HostRequest ? Omit<R, 'id'> : never) : never;
 
 interface Pending {
   resolve: (reply: WorkerReply) => void;
@@ -15,8 +14,8 @@ interface Pending {
 }
 
 interface Spec {
-  onnxPath: string;
-  opts: SessionOptions;
+  spec: OpenSpec;
+  log?: (msg: string) => void;
 }
 
 /** Moves a tensor's buffer when the view covers all of it, else copies, so the caller's other data stays put. */
@@ -37,19 +36,32 @@ export class WorkerSessionHost implements SessionHost {
   readonly #pending = new Map<number, Pending>();
   readonly #specs = new Map<number, Spec>();
   #nextId = 1;
-  #nextSession = 1;
+  #nextHandle = 1;
   #closed = false;
   /** Worker starts so far (1 + restarts after a crash). */
   starts = 0;
 
-  constructor(private readonly label = 'inference') {}
+  /**
+   * `nice`: how much lower than the caller the worker (and its onnxruntime threads) is scheduled, as a nice
+   * increment (0 = same; the server uses 10, os.constants.priority.PRIORITY_BELOW_NORMAL).
+   */
+  constructor(private readonly label = 'inference', private readonly nice = 0) {}
 
   async open(onnxPath: string, opts: SessionOptions): Promise<TensorSession> {
-    const session = this.#nextSession++;
+    const placement = { device: opts.device, threads: opts.threads, spinning: opts.spinning };
+    const { handle, opened } = await this.openHandle({ kind: 'session', onnxPath, ...placement }, opts.log);
+    if (opened.kind !== 'session') throw new Error(`${this.label} worker: unexpected reply to open`);
+    return new RemoteSession(this, handle, opened);
+  }
+
+  /** Opens something in the worker (kept, and opened again after a restart); `log` gets its notes. */
+  async openHandle(spec: OpenSpec, log?: (msg: string) => void): Promise<{ handle: number; opened: Opened }> {
+    if (this.#closed) throw new Error(`${this.label} worker is closed`);
+    const handle = this.#nextHandle++;
     await this.#ensure();
-    const opened = await this.#openIn(session, { onnxPath, opts });
-    this.#specs.set(session, { onnxPath, opts });
-    return new RemoteSession(this, session, opened);
+    const opened = await this.#openIn(handle, { spec, log });
+    this.#specs.set(handle, { spec, log });
+    return { handle, opened };
   }
 
   /** Runs one call in the worker (starting it again first if it died). */
@@ -65,8 +77,8 @@ export class WorkerSessionHost implements SessionHost {
     if (w) await w.thread.terminate();
   }
 
-  forget(session: number): void {
-    this.#specs.delete(session);
+  forget(handle: number): void {
+    this.#specs.delete(handle);
   }
 
   async close(): Promise<void> {
@@ -87,17 +99,17 @@ export class WorkerSessionHost implements SessionHost {
     });
   }
 
-  async #openIn(session: number, { onnxPath, opts }: Spec): Promise<Opened> {
-    const reply = await this.#send({ op: 'open', session, onnxPath, device: opts.device, threads: opts.threads, spinning: opts.spinning }, []);
+  async #openIn(handle: number, { spec, log }: Spec): Promise<Opened> {
+    const reply = await this.#send({ op: 'open', handle, spec }, []);
     if (!reply.ok) throw new Error(reply.message);
     if (!('opened' in reply)) throw new Error(`${this.label} worker: unexpected reply to open`);
-    for (const note of reply.opened.notes) opts.log?.(note);
+    for (const note of reply.opened.notes) log?.(note);
     return reply.opened;
   }
 
   #ensure(): Promise<void> {
     if (this.#worker) return this.#worker.ready;
-    const thread = new Worker(new URL('./worker-entry.mjs', import.meta.url));
+    const thread = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: { nice: this.nice } });
     thread.unref(); // an idle worker does not keep the process alive
     this.starts++;
     thread.on('message', (reply: WorkerReply) => {
@@ -114,9 +126,9 @@ export class WorkerSessionHost implements SessionHost {
     thread.on('exit', (code) => died(`exit code ${code}`));
     const entry = { thread, ready: Promise.resolve() };
     this.#worker = entry;
-    // After a restart, sessions opened before it are opened again before any call reaches them.
+    // After a restart, what was opened before it is opened again before any call reaches it.
     const reopen = [...this.#specs.entries()];
-    entry.ready = Promise.all(reopen.map(([session, spec]) => this.#openIn(session, spec))).then(() => undefined);
+    entry.ready = Promise.all(reopen.map(([handle, spec]) => this.#openIn(handle, spec))).then(() => undefined);
     entry.ready.catch(() => undefined); // surfaced to the callers awaiting it
     return entry.ready;
   }
@@ -133,7 +145,7 @@ class RemoteSession implements TensorSession {
   readonly inputs: readonly InputInfo[];
   readonly outputNames: readonly string[];
 
-  constructor(private readonly host: WorkerSessionHost, private readonly session: number, opened: Opened) {
+  constructor(private readonly host: WorkerSessionHost, private readonly handle: number, opened: Extract<Opened, { kind: 'session' }>) {
     this.device = opened.device;
     this.inputs = opened.inputs;
     this.outputNames = opened.outputNames;
@@ -141,14 +153,14 @@ class RemoteSession implements TensorSession {
 
   async run(feeds: TensorMap): Promise<TensorMap> {
     const moved = transferable(feeds);
-    const reply = await this.host.call({ op: 'run', session: this.session, feeds: moved.feeds }, moved.transfer);
+    const reply = await this.host.call({ op: 'run', handle: this.handle, feeds: moved.feeds }, moved.transfer);
     if (!reply.ok) throw new Error(reply.message);
     if (!('outputs' in reply)) throw new Error('inference worker: unexpected reply to run');
     return reply.outputs;
   }
 
   async release(): Promise<void> {
-    this.host.forget(this.session);
-    await this.host.call({ op: 'release', session: this.session }).catch(() => undefined);
+    this.host.forget(this.handle);
+    await this.host.call({ op: 'release', handle: this.handle }).catch(() => undefined);
   }
 }

@@ -1,11 +1,26 @@
-// Inference worker: opens onnxruntime sessions and runs them, one message at a time, off the main event loop.
-import { parentPort } from 'node:worker_threads';
+// Inference worker: opens onnxruntime sessions (or whole ONNX detectors) and runs them, one message at a time,
+// off the main event loop.
+import { getPriority, setPriority } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
 import { openInline, type TensorMap, type TensorSession } from './session.ts';
-import type { HostRequest, WorkerReply } from './protocol.ts';
+import { OnnxDetector } from '../onnx-detector.ts';
+import type { HostRequest, OpenSpec, Opened, WorkerReply } from './protocol.ts';
 
 if (!parentPort) throw new Error('ort/worker.ts must run in a worker thread');
 const port = parentPort;
-const sessions = new Map<number, TensorSession>();
+
+// On Linux a nice value is per thread, and threads inherit it: lowering this thread's priority before any session
+// exists lowers onnxruntime's pool threads too. The event loop then gets a core whenever it needs one, so the
+// server keeps accepting and answering (health checks, errors, 429s) while inference saturates the CPU.
+const nice = (workerData as { nice?: number } | undefined)?.nice ?? 0;
+if (nice > 0) {
+  try {
+    setPriority(Math.min(19, getPriority() + nice));
+  } catch { /* not permitted here: inference runs at the caller's priority */ }
+}
+
+type Held = { kind: 'session'; session: TensorSession } | { kind: 'detector'; detector: OnnxDetector };
+const handles = new Map<number, Held>();
 
 /** Copies each output into a buffer of its own (onnxruntime may own the original) and lists them for transfer. */
 function detach(outputs: TensorMap): { outputs: TensorMap; transfer: ArrayBuffer[] } {
@@ -19,22 +34,46 @@ function detach(outputs: TensorMap): { outputs: TensorMap; transfer: ArrayBuffer
   return { outputs: out, transfer };
 }
 
+async function open(spec: OpenSpec): Promise<{ held: Held; opened: Opened }> {
+  const notes: string[] = [];
+  const placement = { device: spec.device, threads: spec.threads, spinning: spec.spinning, log: (m: string) => notes.push(m) };
+  if (spec.kind === 'session') {
+    const s = await openInline(spec.onnxPath, placement);
+    return { held: { kind: 'session', session: s }, opened: { kind: 'session', device: s.device, notes, inputs: [...s.inputs], outputNames: [...s.outputNames] } };
+  }
+  const d = await OnnxDetector.create(spec.models, placement);
+  return { held: { kind: 'detector', detector: d }, opened: { kind: 'detector', device: d.device, notes, name: d.name, version: d.version } };
+}
+
+function held<K extends Held['kind']>(handle: number, kind: K): Extract<Held, { kind: K }> {
+  const h = handles.get(handle);
+  if (!h || h.kind !== kind) throw new Error(`no open ${kind} ${handle}`);
+  return h as Extract<Held, { kind: K }>;
+}
+
 async function handle(req: HostRequest): Promise<{ reply: WorkerReply; transfer?: ArrayBuffer[] }> {
-  if (req.op === 'open') {
-    const notes: string[] = [];
-    const s = await openInline(req.onnxPath, { device: req.device, threads: req.threads, spinning: req.spinning, log: (m) => notes.push(m) });
-    sessions.set(req.session, s);
-    return { reply: { id: req.id, ok: true, opened: { device: s.device, inputs: [...s.inputs], outputNames: [...s.outputNames], notes } } };
+  switch (req.op) {
+    case 'open': {
+      const { held: h, opened } = await open(req.spec);
+      handles.set(req.handle, h);
+      return { reply: { id: req.id, ok: true, opened } };
+    }
+    case 'run': {
+      const { outputs, transfer } = detach(await held(req.handle, 'session').session.run(req.feeds));
+      return { reply: { id: req.id, ok: true, outputs }, transfer };
+    }
+    case 'detect': {
+      const faces = await held(req.handle, 'detector').detector.detect(req.image, req.options);
+      return { reply: { id: req.id, ok: true, faces } };
+    }
+    case 'release': {
+      const h = handles.get(req.handle);
+      handles.delete(req.handle);
+      if (h?.kind === 'session') await h.session.release();
+      if (h?.kind === 'detector') await h.detector.close();
+      return { reply: { id: req.id, ok: true, released: true } };
+    }
   }
-  const s = sessions.get(req.session);
-  if (!s) throw new Error(`no open session ${req.session}`);
-  if (req.op === 'release') {
-    sessions.delete(req.session);
-    await s.release();
-    return { reply: { id: req.id, ok: true, released: true } };
-  }
-  const { outputs, transfer } = detach(await s.run(req.feeds));
-  return { reply: { id: req.id, ok: true, outputs }, transfer };
 }
 
 port.on('message', (req: HostRequest) => {

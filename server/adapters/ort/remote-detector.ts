@@ -1,0 +1,58 @@
+// The ONNX detector run whole in an inference worker: resizing, both networks, NMS and landmark mapping happen
+// there, and the caller's event loop only copies the pixels over and receives the faces.
+import type { Device } from '../../config.ts';
+import type { DetectorModels } from '../../model/detector-card.ts';
+import type { DetectedFace, Detector, DetectOptions } from '../../pipeline/types.ts';
+import type { RgbImage } from '../../pipeline/warp.ts';
+import type { WorkerSessionHost } from './worker-host.ts';
+
+export interface RemoteDetectorOptions {
+  device: Device;
+  threads: number;
+  spinning?: boolean;
+  log?: (msg: string) => void;
+}
+
+export class RemoteOnnxDetector implements Detector {
+  #inFlight = 0;
+
+  private constructor(
+    private readonly host: WorkerSessionHost,
+    private readonly handle: number,
+    readonly name: string,
+    readonly version: string,
+    readonly device: string,
+  ) {}
+
+  static async create(host: WorkerSessionHost, models: DetectorModels, opts: RemoteDetectorOptions): Promise<RemoteOnnxDetector> {
+    const spec = { kind: 'detector' as const, models, device: opts.device, threads: opts.threads, spinning: opts.spinning };
+    const { handle, opened } = await host.openHandle(spec, opts.log);
+    if (opened.kind !== 'detector') throw new Error('inference worker: unexpected reply to opening a detector');
+    return new RemoteOnnxDetector(host, handle, opened.name, opened.version, opened.device);
+  }
+
+  /** detect() calls sent and not yet answered. */
+  get queued(): number {
+    return this.#inFlight;
+  }
+
+  async detect(image: RgbImage, options: DetectOptions): Promise<DetectedFace[]> {
+    // A copy goes over (and its buffer is moved, not cloned again): the caller keeps its pixels for alignment.
+    const data = new Uint8Array(image.data);
+    this.#inFlight++;
+    try {
+      const reply = await this.host.call({ op: 'detect', handle: this.handle, image: { data, width: image.width, height: image.height }, options },
+        [data.buffer as ArrayBuffer]);
+      if (!reply.ok) throw new Error(reply.message);
+      if (!('faces' in reply)) throw new Error('inference worker: unexpected reply to detect');
+      return reply.faces;
+    } finally {
+      this.#inFlight--;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.host.forget(this.handle);
+    await this.host.call({ op: 'release', handle: this.handle }).catch(() => undefined);
+  }
+}
