@@ -94,11 +94,12 @@ test('load refuses a snapshot for another state, and an unloadable file even wit
   assert.equal(broken.size, 0, 'a failed load leaves the index empty, ready to rebuild');
 });
 
-test('the automatic search beam is 64 up to 1M vectors, then grows with the index (256 at 10M, capped at 1024)', () => {
+test('the automatic search beam is 64 up to 100k vectors, then doubles per 10x (128 at 1M, 256 at 10M, capped at 1024)', () => {
   assert.equal(autoEfSearch(0), 64);
-  assert.equal(autoEfSearch(1_000_000), 64);
+  assert.equal(autoEfSearch(100_000), 64);
+  assert.equal(autoEfSearch(1_000_000), 128);
   assert.equal(autoEfSearch(10_000_000), 256);
-  assert.equal(autoEfSearch(1_000_000_000), 1024);
+  assert.equal(autoEfSearch(10_000_000_000), 1024);
   for (let n = 100_000; n < 10_000_000; n = Math.ceil(n * 1.5)) assert.ok(autoEfSearch(n * 1.5) >= autoEfSearch(n), `monotone at ${n}`);
   const idx = new HnswIndex({ dim: 4, file: path.join(tempDir(), 'i.hnsw') });
   assert.equal(idx.efFor(10), 64);

@@ -25,13 +25,14 @@ export interface HnswIndexOptions {
 
 /**
  * The default query-time beam for an index of `n` live vectors (graphs of degree DEFAULT_M). A fixed beam loses
- * recall as the graph grows. On the benchmark's 1M face-like centers (M 32), efSearch 48 found the exact nearest
- * center for 99.0% of queries and 64 for 99.7% (docs/BENCHMARKS.md, section 4). So: 64 up to 1M, then 4 times
- * wider for every 10 times more vectors (the growth M 16 graphs needed from 100k to 1M), capped at 1024.
+ * recall as the graph grows. On the benchmark's face-like centers (M 32): at 100k, efSearch 48 already found the
+ * exact nearest center for 99.6% of stranger queries and 100% of enrolled ones; at 1M, efSearch 64 found it for
+ * 99.4% of enrolled queries but only 98.0% of stranger queries, and 128 for 100% of both (docs/BENCHMARKS.md,
+ * section 4). So: 64 up to 100k, then twice as wide for every 10 times more vectors (128 at 1M), capped at 1024.
  */
 export function autoEfSearch(n: number): number {
-  if (n <= 1_000_000) return 64;
-  return Math.min(1024, Math.ceil(64 * 4 ** Math.log10(n / 1_000_000) - 1e-9));
+  if (n <= 100_000) return 64;
+  return Math.min(1024, Math.ceil(64 * 2 ** Math.log10(n / 100_000) - 1e-9));
 }
 
 /**

@@ -46,7 +46,7 @@ export interface Config {
   requestTimeoutMs: number;
   /** The health self-test (re-embedding a stored face) runs in the background this often; /healthz reports its latest result. */
   healthIntervalMs: number;
-  /** HNSW query-time beam: 'auto' grows it with the gallery (64 up to 1M centers, 256 at 10M), or a fixed number. */
+  /** HNSW query-time beam: 'auto' grows it with the gallery (64 up to 100k centers, 128 at 1M), or a fixed number. */
   hnswEfSearch: number | 'auto';
   /** Keep each enrolled face's aligned crop (JPEG) so `irface reindex` can re-embed it with a new model. */
   keepCrops: boolean;
