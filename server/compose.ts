@@ -11,6 +11,7 @@ import { OnnxEmbedder } from './adapters/onnx-embedder.ts';
 import { RemoteOnnxDetector } from './adapters/ort/remote-detector.ts';
 import { loadDetectorModels } from './model/detector-card.ts';
 import { WorkerSessionHost } from './adapters/ort/worker-host.ts';
+import { INFERENCE_NICE } from './adapters/thread-priority.ts';
 import type { Detector } from './pipeline/types.ts';
 import { FacePipeline } from './services/face-pipeline.ts';
 import { BatchingEmbedder } from './services/batching-embedder.ts';
@@ -25,7 +26,6 @@ import { RecognitionService } from './services/recognition.ts';
 import { lockDataDir } from './adapters/data-lock.ts';
 
 const require = createRequire(import.meta.url);
-const INFERENCE_NICE = 10; // os.constants.priority.PRIORITY_BELOW_NORMAL
 
 /** A detector as the runtime needs it: detection plus what /v1/status and evaluation cache keys show. */
 export type RuntimeDetector = Detector & { readonly version: string; readonly queued: number };
@@ -61,7 +61,7 @@ export async function buildRuntime(config: Config, log: (msg: string) => void = 
   const detector: RuntimeDetector = config.detector === 'onnx'
     ? await RemoteOnnxDetector.create(detectHost, loadDetectorModels(join(PROJECT_ROOT, 'models')),
       { device: config.device, threads: config.detectWorkers, spinning: config.ortSpinning, log })
-    : new FaceApiDetector(config.detectWorkers);
+    : new FaceApiDetector(config.detectWorkers, undefined, INFERENCE_NICE);
   const embedder = await OnnxEmbedder.create(model,
     { device: config.device, threads: config.embedThreads, spinning: config.ortSpinning, maxBatch: config.batchMax, log, host: embedHost });
   if (detector instanceof FaceApiDetector) await detector.ready(); // its workers load while the embedder does

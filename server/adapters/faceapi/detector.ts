@@ -41,7 +41,8 @@ export class FaceApiDetector implements Detector {
   private closed = false;
   version = 'unknown';
 
-  constructor(private readonly workers: number, private readonly paths: InitMessage = faceApiPaths()) {
+  /** `nice`: how much lower than the caller the workers are scheduled (0 = same; the server uses INFERENCE_NICE). */
+  constructor(private readonly workers: number, private readonly paths: InitMessage = faceApiPaths(), private readonly nice = 0) {
     for (let i = 0; i < workers; i++) this.slots.push(this.spawn());
   }
 
@@ -56,7 +57,7 @@ export class FaceApiDetector implements Detector {
 
   private spawn(): Slot {
     const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), {
-      workerData: this.paths,
+      workerData: { ...this.paths, nice: this.nice },
     });
     worker.unref();
     const slot: Slot = { worker, ready: Promise.resolve() };

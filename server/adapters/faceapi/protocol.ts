@@ -3,6 +3,8 @@
 export interface InitMessage {
   modelDir: string;
   wasmDir: string;
+  /** How much lower than the caller the worker is scheduled (a nice increment; 0 = same). */
+  nice?: number;
 }
 
 export interface DetectRequest {

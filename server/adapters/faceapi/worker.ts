@@ -4,12 +4,14 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type { DetectRequest, InitMessage, WorkerFace, WorkerReply } from './protocol.ts';
+import { lowerThreadPriority } from '../thread-priority.ts';
 
 const require = createRequire(import.meta.url);
 const port = parentPort!;
 const send = (m: WorkerReply) => port.postMessage(m);
 
 async function init(msg: InitMessage) {
+  lowerThreadPriority(msg.nice ?? 0);
   const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
   // Local wasm files: the default location is a CDN, and these machines have no network.
   setWasmPaths(msg.wasmDir.endsWith('/') ? msg.wasmDir : `${msg.wasmDir}/`);

@@ -1,23 +1,16 @@
 // Inference worker: opens onnxruntime sessions (or whole ONNX detectors) and runs them, one message at a time,
 // off the main event loop.
-import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openInline, type TensorMap, type TensorSession } from './session.ts';
 import { OnnxDetector } from '../onnx-detector.ts';
+import { lowerThreadPriority } from '../thread-priority.ts';
 import type { HostRequest, OpenSpec, Opened, WorkerReply } from './protocol.ts';
 
 if (!parentPort) throw new Error('ort/worker.ts must run in a worker thread');
 const port = parentPort;
 
-// On Linux a nice value is per thread, and threads inherit it: lowering this thread's priority before any session
-// exists lowers onnxruntime's pool threads too. The event loop then gets a core whenever it needs one, so the
-// server keeps accepting and answering (health checks, errors, 429s) while inference saturates the CPU.
-const nice = (workerData as { nice?: number } | undefined)?.nice ?? 0;
-if (nice > 0) {
-  try {
-    setPriority(Math.min(19, getPriority() + nice));
-  } catch { /* not permitted here: inference runs at the caller's priority */ }
-}
+// Before any session exists, so that onnxruntime's pool threads inherit the lower priority.
+lowerThreadPriority((workerData as { nice?: number } | undefined)?.nice ?? 0);
 
 type Held = { kind: 'session'; session: TensorSession } | { kind: 'detector'; detector: OnnxDetector };
 const handles = new Map<number, Held>();
