@@ -1,4 +1,5 @@
 // `npm run bench`: runs the benchmark sections one after another and writes docs/BENCHMARKS.md from what they measured.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -98,6 +99,16 @@ function status(t: TargetCheck): string {
   return t.met ? 'met' : `**MISSED**: ${t.shortfall}`;
 }
 
+/** The commit the benchmark ran on, and whether tracked files differed from it. */
+function sourceRevision(): string {
+  const git = (...a: string[]) => spawnSync('git', a, { cwd: PROJECT_ROOT, encoding: 'utf8' });
+  const head = git('rev-parse', '--short=12', 'HEAD');
+  if (head.status !== 0) return 'unknown (not a git checkout)';
+  const dirty = git('status', '--porcelain', '--untracked-files=no').stdout.split('\n').filter(Boolean)
+    .filter((l) => !l.endsWith('docs/BENCHMARKS.md'));
+  return `git ${head.stdout.trim()}${dirty.length > 0 ? ` with ${dirty.length} changed tracked file(s)` : ''}`;
+}
+
 async function main() {
   const loadStart = loadavg();
   const busyStart = await busyProcesses();
@@ -139,6 +150,7 @@ async function main() {
       ['kernel', release()],
       ...versions,
       ['command', `\`${commandLine()}\``],
+      ['source', sourceRevision()],
       ['run time', `${(seconds / 60).toFixed(1)} min (${seconds.toFixed(0)} s)`],
       ['load average (1/5/15 min) at start', loadStart.map((v) => v.toFixed(2)).join(' / ')],
       ['load average (1/5/15 min) at end', loadEnd.map((v) => v.toFixed(2)).join(' / ')],
