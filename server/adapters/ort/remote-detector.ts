@@ -52,7 +52,6 @@ export class RemoteOnnxDetector implements Detector {
   }
 
   async close(): Promise<void> {
-    this.host.forget(this.handle);
-    await this.host.call({ op: 'release', handle: this.handle }).catch(() => undefined);
+    await this.host.release(this.handle);
   }
 }

@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import type { HostRequest, Opened, OpenSpec, WorkerReply } from './protocol.ts';
 import type { InputInfo, SessionHost, SessionOptions, TensorMap, TensorSession } from './session.ts';
 
-export type Body = HostRequest extends infer R ? (R extends HostRequest ? Omit<R, 'id'> : never) : never;
+type Body = HostRequest extends infer R ? (R extends HostRequest ? Omit<R, 'id'> : never) : never;
 
 interface Pending {
   resolve: (reply: WorkerReply) => void;
@@ -77,8 +77,10 @@ export class WorkerSessionHost implements SessionHost {
     if (w) await w.thread.terminate();
   }
 
-  forget(handle: number): void {
+  /** Closes what `handle` names in the worker; it is not reopened after a restart. */
+  async release(handle: number): Promise<void> {
     this.#specs.delete(handle);
+    await this.call({ op: 'release', handle }).catch(() => undefined);
   }
 
   async close(): Promise<void> {
@@ -160,7 +162,6 @@ class RemoteSession implements TensorSession {
   }
 
   async release(): Promise<void> {
-    this.host.forget(this.handle);
-    await this.host.call({ op: 'release', handle: this.handle }).catch(() => undefined);
+    await this.host.release(this.handle);
   }
 }
