@@ -40,24 +40,58 @@ test('sniffs JPEG, PNG, WebP and GIF from their magic bytes', async () => {
 
 test('each supported format decodes and reports its sniffed format, whatever the content', async () => {
   const base = solid(6, 4, 3, { r: 10, g: 200, b: 30 });
-  for (const format of ['jpeg', 'png', 'webp', 'gif'] as const) {
+  for (const format of ['jpeg', 'png', 'webp', 'gif', 'avif', 'tiff'] as const) {
     const bytes = await base.clone().toFormat(format).toBuffer();
+    assert.equal(sniffFormat(bytes), format);
     const d = await decoder.decode(bytes);
     assert.equal(d.format, format);
+    const [r, g, b] = pixel(d.image, 3, 2); // lossy codecs move colours a little, never to another colour
+    assert.ok(Math.abs(r - 10) < 12 && Math.abs(g - 200) < 12 && Math.abs(b - 30) < 12, `${format}: ${r},${g},${b}`);
     assert.deepEqual([d.image.width, d.image.height, d.image.data.length], [6, 4, 6 * 4 * 3]);
     assert.match(d.sha256, /^[0-9a-f]{64}$/);
   }
 });
 
-test('SVG, PDF, text and BMP-like data are refused as unsupported_format', async () => {
+/** A 2x1 24-bit BMP, written byte by byte (sharp writes no BMP). */
+function tinyBmp(): Buffer {
+  const b = Buffer.alloc(62);
+  b.write('BM', 0, 'latin1'); b.writeUInt32LE(62, 2); b.writeUInt32LE(54, 10); // size, pixel offset
+  b.writeUInt32LE(40, 14); b.writeInt32LE(2, 18); b.writeInt32LE(1, 22); b.writeUInt16LE(1, 26); b.writeUInt16LE(24, 28);
+  b.writeUInt32LE(8, 34); // pixel bytes: one row of 2 BGR pixels, padded to 8
+  b.set([0, 0, 255, 255, 0, 0], 54);
+  return b;
+}
+
+/** The start of a HEIC file: an ISO-BMFF ftyp box with HEIF brands (no HEVC encoder exists here to make a whole one). */
+const heicHeader = (major: string, compatible: string[]) => {
+  const brands = [major, '\0\0\0\0', ...compatible].join('');
+  const size = 8 + brands.length;
+  return Buffer.concat([Buffer.from([0, 0, 0, size]), Buffer.from('ftyp' + brands, 'latin1'), Buffer.alloc(64)]);
+};
+
+test('HEIC and BMP are recognised and refused with 415 and what to send instead', async () => {
+  for (const bytes of [heicHeader('heic', ['mif1', 'heic']), heicHeader('mif1', ['heic'])]) {
+    assert.equal(sniffFormat(bytes), 'heic');
+    const e = await rejectsWith(decoder.decode(bytes), 'unsupported_format');
+    assert.match(e.message, /HEIC.*Send JPEG or AVIF/);
+    assert.equal(e.status, 415);
+  }
+  assert.equal(sniffFormat(heicHeader('mif1', ['avif'])), 'avif'); // AVIF still images carry mif1 + avif
+  const bmp = tinyBmp();
+  assert.equal(sniffFormat(bmp), 'bmp');
+  const e = await rejectsWith(decoder.decode(bmp), 'unsupported_format');
+  assert.match(e.message, /BMP.*PNG/);
+});
+
+test('SVG, PDF, text and BM-prefixed junk are refused as unsupported_format', async () => {
   const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>');
   const pdf = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n');
   const text = Buffer.from('hello, this is not an image\n');
-  const bmp = Buffer.concat([Buffer.from('BM'), Buffer.alloc(60)]);
-  for (const bytes of [svg, pdf, text, bmp]) {
+  const bmText = Buffer.from('BMW is a car maker, not an image format\n');
+  for (const bytes of [svg, pdf, text, bmText]) {
     assert.equal(sniffFormat(bytes), null);
     const e = await rejectsWith(decoder.decode(bytes), 'unsupported_format');
-    assert.match(e.message, /JPEG, PNG, WebP or GIF/);
+    assert.match(e.message, /JPEG, PNG, WebP, AVIF, TIFF or GIF/);
   }
 });
 

@@ -3,8 +3,9 @@ import sharp, { type Metadata } from 'sharp';
 import { createHash } from 'node:crypto';
 import { ApiError } from '../errors.ts';
 import type { RgbImage } from '../pipeline/warp.ts';
+import { DECODED_FORMATS, isRefused, REFUSED, sniffFormat, type ImageFormat } from './image-format.ts';
 
-export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif';
+export { sniffFormat, type ImageFormat };
 
 export interface DecodedImage {
   image: RgbImage;
@@ -17,18 +18,6 @@ export interface DecodeLimits {
   maxPixels: number;
 }
 
-/** Identifies the format from magic bytes; file names and client content types are never trusted. */
-export function sniffFormat(buf: Uint8Array): ImageFormat | null {
-  const b = buf;
-  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
-  if (b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 &&
-    b[4] === 0x0d && b[5] === 0x0a && b[6] === 0x1a && b[7] === 0x0a) return 'png';
-  if (b.length >= 12 && b[0] === 0x52 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x46 &&
-    b[8] === 0x57 && b[9] === 0x45 && b[10] === 0x42 && b[11] === 0x50) return 'webp';
-  if (b.length >= 6 && b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x38) return 'gif';
-  return null;
-}
-
 export class SharpDecoder {
   constructor(private readonly limits: DecodeLimits) {}
 
@@ -39,8 +28,9 @@ export class SharpDecoder {
     }
     const format = sniffFormat(bytes);
     if (!format) {
-      throw new ApiError('unsupported_format', 'the image is not JPEG, PNG, WebP or GIF (format is read from the content, not the name)');
+      throw new ApiError('unsupported_format', `the image is not ${DECODED_FORMATS} (format is read from the content, not the name)`);
     }
+    if (isRefused(format)) throw new ApiError('unsupported_format', REFUSED[format], { format });
     let meta: Metadata;
     try {
       meta = await sharp(bytes, { limitInputPixels: false }).metadata();
