@@ -57,8 +57,10 @@ function assertParity(label: string, theirs: DetectedFace[], ours: DetectedFace[
   const worst: Agreement = { faces: theirs.length, minIou: 1, maxScoreDiff: 0, maxLandmarkMeanPx: 0 };
   for (const t of theirs) {
     const o = ours.reduce((best, f) => (iou(t.box, f.box) > iou(t.box, best.box) ? f : best));
-    const err = t.landmarks.reduce((s, p, k) => s + Math.hypot(p.x - o.landmarks[k].x, p.y - o.landmarks[k].y), 0) / t.landmarks.length;
-    assert.equal(o.landmarks.length, 68);
+    const tl = t.landmarks ?? [], ol = o.landmarks ?? [];
+    assert.equal(tl.length, 68);
+    assert.equal(ol.length, 68);
+    const err = tl.reduce((s, p, k) => s + Math.hypot(p.x - ol[k].x, p.y - ol[k].y), 0) / tl.length;
     worst.minIou = Math.min(worst.minIou, iou(t.box, o.box));
     worst.maxScoreDiff = Math.max(worst.maxScoreDiff, Math.abs(t.score - o.score));
     worst.maxLandmarkMeanPx = Math.max(worst.maxLandmarkMeanPx, err);

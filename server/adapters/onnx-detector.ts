@@ -2,6 +2,7 @@
 import { inlineHost, type SessionHost, type TensorSession } from './ort/session.ts';
 import type { Detector, DetectOptions, DetectedFace } from '../pipeline/types.ts';
 import type { RgbImage } from '../pipeline/warp.ts';
+import { fivePointsFrom68 } from '../pipeline/landmarks.ts';
 import type { Device } from '../config.ts';
 import type { DetectorModels, LoadedCard } from '../model/detector-card.ts';
 import {
@@ -126,11 +127,10 @@ export class OnnxDetector implements Detector {
     faces.forEach((f, k) => resizeToNchw(image, f.win, size, card.input.normalization, batch, k * slot));
     const result = await this.landmarker.run({ [card.input.name]: { data: batch, dims: [faces.length, 3, size, size] } });
     const out = result[card.outputs.landmarks.name].data; // (K, 136) x0, y0, x1, ...
-    return faces.map((f, k) => ({
-      score: f.score,
-      box: f.box,
-      landmarks: landmarksToImage(out, k * 2 * LANDMARK_POINTS, LANDMARK_POINTS, f.box, f.win),
-    }));
+    return faces.map((f, k) => {
+      const landmarks = landmarksToImage(out, k * 2 * LANDMARK_POINTS, LANDMARK_POINTS, f.box, f.win);
+      return { score: f.score, box: f.box, points: fivePointsFrom68(landmarks), landmarks };
+    });
   }
 
   async close(): Promise<void> {

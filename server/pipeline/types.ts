@@ -12,8 +12,13 @@ export interface Box {
 export interface DetectedFace {
   score: number;
   box: Box;
-  /** 68 landmarks (iBUG scheme) in the coordinates of the image passed to detect(). */
-  landmarks: Point[];
+  /**
+   * The 5 alignment landmarks (left eye, right eye, nose tip, mouth left, mouth right; left = image left on an
+   * upright face) in the coordinates of the image passed to detect().
+   */
+  points: Point[];
+  /** 68 landmarks (iBUG scheme), from detectors that find them (face-api's SSD path). */
+  landmarks?: Point[];
   /** Only from a reference detector run in descriptor mode (evaluations). */
   descriptor?: Float32Array;
 }

@@ -8,20 +8,25 @@ export interface RgbImage {
   height: number;
 }
 
-function sampleBilinear(img: RgbImage, x: number, y: number, out: Float64Array): void {
-  // Pixel centres sit at integer coordinates; outside the image reads as black, like dlib's chips.
+/** Black: what outside the image reads as in aligned crops, like dlib's chips. */
+const BLACK: readonly [number, number, number] = [0, 0, 0];
+
+function sampleBilinear(img: RgbImage, x: number, y: number, out: Float64Array, fill: readonly [number, number, number]): void {
+  // Pixel centres sit at integer coordinates; outside the image reads as `fill`.
   const x0 = Math.floor(x), y0 = Math.floor(y);
   const fx = x - x0, fy = y - y0;
   out[0] = 0; out[1] = 0; out[2] = 0;
   for (let j = 0; j < 2; j++) {
     const yy = y0 + j;
-    if (yy < 0 || yy >= img.height) continue;
     const wy = j === 0 ? 1 - fy : fy;
     for (let i = 0; i < 2; i++) {
       const xx = x0 + i;
-      if (xx < 0 || xx >= img.width) continue;
       const w = wy * (i === 0 ? 1 - fx : fx);
       if (w === 0) continue;
+      if (yy < 0 || yy >= img.height || xx < 0 || xx >= img.width) {
+        out[0] += w * fill[0]; out[1] += w * fill[1]; out[2] += w * fill[2];
+        continue;
+      }
       const o = (yy * img.width + xx) * 3;
       out[0] += w * img.data[o];
       out[1] += w * img.data[o + 1];
@@ -33,9 +38,10 @@ function sampleBilinear(img: RgbImage, x: number, y: number, out: Float64Array):
 /**
  * Warps `src` into a width x height crop where `toCrop` maps source coordinates to crop coordinates.
  * When the crop shrinks the face by more than 2x, each output pixel averages a k x k grid of bilinear
- * samples (k up to 4) so that large photos do not alias.
+ * samples (k up to 4) so that large photos do not alias. Outside the source reads as `fill` (RGB, black by default).
  */
-export function warpSimilarity(src: RgbImage, toCrop: Similarity, width: number, height: number): RgbImage {
+export function warpSimilarity(src: RgbImage, toCrop: Similarity, width: number, height: number,
+  fill: readonly [number, number, number] = BLACK): RgbImage {
   const inv = invertSimilarity(toCrop);
   const shrink = 1 / similarityScale(toCrop);
   const k = Math.max(1, Math.min(4, Math.ceil(shrink / 2)));
@@ -51,7 +57,7 @@ export function warpSimilarity(src: RgbImage, toCrop: Similarity, width: number,
           const cu = u + (si + 0.5) / k - 0.5;
           const x = inv.a * cu - inv.b * cv + inv.tx;
           const y = inv.b * cu + inv.a * cv + inv.ty;
-          sampleBilinear(src, x, y, px);
+          sampleBilinear(src, x, y, px, fill);
           acc[0] += px[0]; acc[1] += px[1]; acc[2] += px[2];
         }
       }

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Detector, DetectOptions, DetectedFace } from '../../pipeline/types.ts';
 import type { RgbImage } from '../../pipeline/warp.ts';
+import { fivePointsFrom68 } from '../../pipeline/landmarks.ts';
 import type { DetectRequest, InitMessage, WorkerFace, WorkerReply } from './protocol.ts';
 
 const require = createRequire(import.meta.url);
@@ -29,7 +30,9 @@ interface Slot {
 function toFace(f: WorkerFace): DetectedFace {
   const landmarks = [];
   for (let i = 0; i < f.landmarks.length; i += 2) landmarks.push({ x: f.landmarks[i], y: f.landmarks[i + 1] });
-  const face: DetectedFace = { score: f.score, box: { x: f.box[0], y: f.box[1], width: f.box[2], height: f.box[3] }, landmarks };
+  // A reference descriptor computed on a given box comes without landmarks.
+  const points = landmarks.length === 68 ? fivePointsFrom68(landmarks) : [];
+  const face: DetectedFace = { score: f.score, box: { x: f.box[0], y: f.box[1], width: f.box[2], height: f.box[3] }, points, landmarks };
   return f.descriptor ? { ...face, descriptor: Float32Array.from(f.descriptor) } : face;
 }
 
