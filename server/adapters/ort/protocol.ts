@@ -1,7 +1,9 @@
 // Messages between the main thread (worker-host.ts) and an inference worker (worker.ts). A worker holds
-// handles: onnxruntime sessions, or whole ONNX detectors (whose image pre- and post-processing then run there too).
+// handles: onnxruntime sessions, or whole ONNX detectors (SSD or RetinaFace; their image pre- and post-processing
+// then run there too).
 import type { Device } from '../../config.ts';
-import type { DetectorModels } from '../../model/detector-card.ts';
+import type { DetectorModels, LoadedCard, RetinaFaceCard } from '../../model/detector-card.ts';
+import type { Orientation } from '../../config.ts';
 import type { DetectedFace, DetectOptions } from '../../pipeline/types.ts';
 import type { RgbImage } from '../../pipeline/warp.ts';
 import type { InputInfo, TensorMap } from './session.ts';
@@ -14,7 +16,8 @@ interface Placement {
 
 export type OpenSpec =
   | ({ kind: 'session'; onnxPath: string } & Placement)
-  | ({ kind: 'detector'; models: DetectorModels } & Placement);
+  | ({ kind: 'detector'; models: DetectorModels } & Placement)
+  | ({ kind: 'retinaface'; model: LoadedCard<RetinaFaceCard>; orientation: Orientation } & Placement);
 
 export type Opened =
   | { kind: 'session'; device: 'cpu' | 'cuda'; notes: string[]; inputs: InputInfo[]; outputNames: string[] }

@@ -1,10 +1,12 @@
-// The ONNX detector run whole in an inference worker: resizing, both networks, NMS and landmark mapping happen
-// there, and the caller's event loop only copies the pixels over and receives the faces.
+// An ONNX detector (SSD + landmarks, or RetinaFace) run whole in an inference worker: resizing, the networks,
+// NMS, orientation and landmark mapping happen there; the caller's event loop only copies pixels and gets faces.
 import type { Device } from '../../config.ts';
-import type { DetectorModels } from '../../model/detector-card.ts';
+import type { DetectorModels, LoadedCard, RetinaFaceCard } from '../../model/detector-card.ts';
+import type { Orientation } from '../../config.ts';
 import type { DetectedFace, Detector, DetectOptions } from '../../pipeline/types.ts';
 import type { RgbImage } from '../../pipeline/warp.ts';
 import type { WorkerSessionHost } from './worker-host.ts';
+import type { OpenSpec } from './protocol.ts';
 
 export interface RemoteDetectorOptions {
   device: Device;
@@ -24,9 +26,18 @@ export class RemoteOnnxDetector implements Detector {
     readonly device: string,
   ) {}
 
-  static async create(host: WorkerSessionHost, models: DetectorModels, opts: RemoteDetectorOptions): Promise<RemoteOnnxDetector> {
-    const spec = { kind: 'detector' as const, models, device: opts.device, threads: opts.threads, spinning: opts.spinning };
-    const { handle, opened } = await host.openHandle(spec, opts.log);
+  /** face-api's SSD MobileNet V1 and 68-point landmark nets, ported to ONNX. */
+  static create(host: WorkerSessionHost, models: DetectorModels, opts: RemoteDetectorOptions): Promise<RemoteOnnxDetector> {
+    return RemoteOnnxDetector.open(host, { kind: 'detector', models, device: opts.device, threads: opts.threads, spinning: opts.spinning }, opts.log);
+  }
+
+  /** RetinaFace MobileNet-0.25 with the orientation rule. */
+  static createRetinaFace(host: WorkerSessionHost, model: LoadedCard<RetinaFaceCard>, opts: RemoteDetectorOptions & { orientation: Orientation }): Promise<RemoteOnnxDetector> {
+    return RemoteOnnxDetector.open(host, { kind: 'retinaface', model, orientation: opts.orientation, device: opts.device, threads: opts.threads, spinning: opts.spinning }, opts.log);
+  }
+
+  private static async open(host: WorkerSessionHost, spec: OpenSpec, log?: (msg: string) => void): Promise<RemoteOnnxDetector> {
+    const { handle, opened } = await host.openHandle(spec, log);
     if (opened.kind !== 'detector') throw new Error('inference worker: unexpected reply to opening a detector');
     return new RemoteOnnxDetector(host, handle, opened.name, opened.version, opened.device);
   }

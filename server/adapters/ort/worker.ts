@@ -3,6 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openInline, type TensorMap, type TensorSession } from './session.ts';
 import { OnnxDetector } from '../onnx-detector.ts';
+import { RetinaFaceDetector } from '../retinaface-detector.ts';
 import { lowerThreadPriority } from '../thread-priority.ts';
 import type { HostRequest, OpenSpec, Opened, WorkerReply } from './protocol.ts';
 
@@ -12,7 +13,7 @@ const port = parentPort;
 // Before any session exists, so that onnxruntime's pool threads inherit the lower priority.
 lowerThreadPriority((workerData as { nice?: number } | undefined)?.nice ?? 0);
 
-type Held = { kind: 'session'; session: TensorSession } | { kind: 'detector'; detector: OnnxDetector };
+type Held = { kind: 'session'; session: TensorSession } | { kind: 'detector'; detector: OnnxDetector | RetinaFaceDetector };
 const handles = new Map<number, Held>();
 
 /** Copies each output into a buffer of its own (onnxruntime may own the original) and lists them for transfer. */
@@ -34,7 +35,9 @@ async function open(spec: OpenSpec): Promise<{ held: Held; opened: Opened }> {
     const s = await openInline(spec.onnxPath, placement);
     return { held: { kind: 'session', session: s }, opened: { kind: 'session', device: s.device, notes, inputs: [...s.inputs], outputNames: [...s.outputNames] } };
   }
-  const d = await OnnxDetector.create(spec.models, placement);
+  const d = spec.kind === 'detector'
+    ? await OnnxDetector.create(spec.models, placement)
+    : await RetinaFaceDetector.create(spec.model, { ...placement, orientation: spec.orientation });
   return { held: { kind: 'detector', detector: d }, opened: { kind: 'detector', device: d.device, notes, name: d.name, version: d.version } };
 }
 
