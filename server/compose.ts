@@ -9,7 +9,7 @@ import { SharpDecoder } from './adapters/sharp-decoder.ts';
 import { FaceApiDetector } from './adapters/faceapi/detector.ts';
 import { OnnxEmbedder } from './adapters/onnx-embedder.ts';
 import { RemoteOnnxDetector } from './adapters/ort/remote-detector.ts';
-import { loadDetectorModels } from './model/detector-card.ts';
+import { loadDetectorModels, loadRetinaFaceModel } from './model/detector-card.ts';
 import { WorkerSessionHost } from './adapters/ort/worker-host.ts';
 import { INFERENCE_NICE } from './adapters/thread-priority.ts';
 import type { Detector } from './pipeline/types.ts';
@@ -29,6 +29,13 @@ const require = createRequire(import.meta.url);
 
 /** A detector as the runtime needs it: detection plus what /v1/status and evaluation cache keys show. */
 export type RuntimeDetector = Detector & { readonly version: string; readonly queued: number };
+
+/**
+ * Scores at or above which a detector's faces count as clear faces when choosing "the largest face". RetinaFace's
+ * card states its own; face-api's SSD scores the 22 faces of its demo photos 0.63 to 1.00 (IRFACE_DETECTOR=ssd-mobilenet,
+ * score 0.3), so its boxes under 0.5 rank after every clear face.
+ */
+const SSD_CONFIDENT_SCORE = 0.5;
 
 export interface Runtime {
   config: Config;
@@ -58,10 +65,14 @@ export async function buildRuntime(config: Config, log: (msg: string) => void = 
   const embedHost = new WorkerSessionHost('embedder', INFERENCE_NICE);
   // IRFACE_DETECT_WORKERS sizes either detector: face-api's worker pool or the ONNX sessions' intra-op threads.
   // The ONNX detector runs whole in its worker (image resizing and post-processing included).
-  const detector: RuntimeDetector = config.detector === 'onnx'
-    ? await RemoteOnnxDetector.create(detectHost, loadDetectorModels(join(PROJECT_ROOT, 'models')),
-      { device: config.device, threads: config.detectWorkers, spinning: config.ortSpinning, log })
-    : new FaceApiDetector(config.detectWorkers, undefined, INFERENCE_NICE);
+  const placement = { device: config.device, threads: config.detectWorkers, spinning: config.ortSpinning, log };
+  const modelsDir = join(PROJECT_ROOT, 'models');
+  const retina = config.detector === 'retinaface' ? loadRetinaFaceModel(modelsDir) : null;
+  const detector: RuntimeDetector = retina
+    ? await RemoteOnnxDetector.createRetinaFace(detectHost, retina, { ...placement, orientation: config.orientation })
+    : config.detector === 'ssd-mobilenet'
+      ? await RemoteOnnxDetector.create(detectHost, loadDetectorModels(modelsDir), placement)
+      : new FaceApiDetector(config.detectWorkers, undefined, INFERENCE_NICE);
   const embedder = await OnnxEmbedder.create(model,
     { device: config.device, threads: config.embedThreads, spinning: config.ortSpinning, maxBatch: config.batchMax, log, host: embedHost });
   if (detector instanceof FaceApiDetector) await detector.ready(); // its workers load while the embedder does
@@ -72,7 +83,10 @@ export async function buildRuntime(config: Config, log: (msg: string) => void = 
     metrics.timeDetector(detector, detector.version),
     new BatchingEmbedder(metrics.timeEmbedder(embedder), { maxBatch: config.batchMax, maxWaitMs: config.batchWaitMs }),
     { template: templatePoints(card), width: card.alignment.size[0], height: card.alignment.size[1] },
-    { detectMaxSide: config.detectMaxSide, minDetectionScore: config.minDetectionScore, minFaceSize: config.minFaceSize },
+    {
+      detectMaxSide: config.detectMaxSide, minDetectionScore: config.minDetectionScore, minFaceSize: config.minFaceSize,
+      confidentScore: retina ? retina.card.postprocessing.confident_score : SSD_CONFIDENT_SCORE,
+    },
   );
   return {
     config, model, pipeline, detector, embedder, metrics,
@@ -189,7 +203,7 @@ export async function buildServer(config: Config, opts: { logger?: boolean | obj
         sha256: card.sha256,
       },
       device: embedder.device,
-      detector: { kind: config.detector, name: detector.name, version: detector.version, workers: config.detectWorkers, queued: detector.queued },
+      detector: { kind: config.detector, orientation: config.orientation, name: detector.name, version: detector.version, workers: config.detectWorkers, queued: detector.queued },
       limits: {
         max_image_bytes: config.maxImageBytes, max_request_bytes: config.maxRequestBytes,
         max_images_per_request: config.maxImagesPerRequest, max_pixels: config.maxPixels, detect_max_side: config.detectMaxSide,

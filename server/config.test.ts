@@ -18,11 +18,19 @@ test('defaults: loopback:8080, ./data resolved, cpu, the shipped model', () => {
   assert.equal(c.maxRequestBytes, 40 * 1024 * 1024);
   assert.equal(c.maxImagesPerRequest, 16);
   assert.equal(c.detectMaxSide, 640);
-  assert.equal(c.minDetectionScore, 0.3);
+  assert.equal(c.minDetectionScore, 0.5);
   assert.equal(c.logLevel, 'info');
-  assert.equal(c.detector, 'onnx');
+  assert.equal(c.detector, 'retinaface');
+  assert.equal(c.orientation, 'auto');
   assert.equal(c.hnswEfSearch, 'auto');
   assert.equal(c.healthIntervalMs, 10_000);
+});
+
+test('each detector has its own default score; the old name onnx means the SSD port', () => {
+  assert.equal(parseConfig({ IRFACE_DETECTOR: 'ssd-mobilenet' }).minDetectionScore, 0.3);
+  assert.equal(parseConfig({ IRFACE_DETECTOR: 'faceapi' }).minDetectionScore, 0.3);
+  assert.equal(parseConfig({ IRFACE_DETECTOR: 'onnx' }).detector, 'ssd-mobilenet');
+  assert.equal(parseConfig({ IRFACE_DETECTOR: 'retinaface', IRFACE_MIN_DETECTION_SCORE: '0.7' }).minDetectionScore, 0.7);
 });
 
 test('empty strings fall back to the defaults', () => {
@@ -50,12 +58,12 @@ test('valid overrides are applied and paths resolved', () => {
     IRFACE_MIN_FACE_SIZE: '40',
     IRFACE_LOG_LEVEL: 'silent',
     IRFACE_KEEP_CROPS: 'false', IRFACE_HEALTH_INTERVAL_MS: '2500', IRFACE_HNSW_EF_SEARCH: '300', IRFACE_ORT_SPINNING: 'false',
-    IRFACE_DETECTOR: 'onnx',
+    IRFACE_DETECTOR: 'onnx', IRFACE_ORIENTATION: 'upright',
   });
   assert.deepEqual(
     { ...c },
     {
-      host: '0.0.0.0', port: 0, dataDir: resolve('some/dir'), device: 'cuda', modelPath: resolve('models/other.onnx'), detector: 'onnx',
+      host: '0.0.0.0', port: 0, dataDir: resolve('some/dir'), device: 'cuda', modelPath: resolve('models/other.onnx'), detector: 'ssd-mobilenet', orientation: 'upright',
       detectWorkers: 3, embedThreads: 1, maxImageBytes: 2048, maxRequestBytes: 4096, maxImagesPerRequest: 2,
       maxPixels: 1000, detectMaxSide: 320, minDetectionScore: 0.75, minFaceSize: 40, logLevel: 'silent',
       keepCrops: false, batchMax: 32, batchWaitMs: 2, adminKey: null, corsOrigins: [], maxInFlight: 32, requestTimeoutMs: 60000, healthIntervalMs: 2500, hnswEfSearch: 300, ortSpinning: false,
@@ -75,7 +83,7 @@ function configError(env: Record<string, string>): ConfigError {
 
 for (const [key, value] of [
   ['IRFACE_PORT', '70000'], ['IRFACE_PORT', 'http'], ['IRFACE_PORT', '80.5'], ['IRFACE_PORT', '-1'],
-  ['IRFACE_DEVICE', 'gpu'], ['IRFACE_DEVICE', 'CPU'], ['IRFACE_DETECTOR', 'ssd'],
+  ['IRFACE_DEVICE', 'gpu'], ['IRFACE_DEVICE', 'CPU'], ['IRFACE_DETECTOR', 'ssd'], ['IRFACE_ORIENTATION', 'rotate'],
   ['IRFACE_MAX_IMAGE_BYTES', '10'], ['IRFACE_MAX_PIXELS', '0'], ['IRFACE_MAX_IMAGES_PER_REQUEST', 'many'],
   ['IRFACE_DETECT_WORKERS', '0'], ['IRFACE_MIN_DETECTION_SCORE', '1.5'], ['IRFACE_MIN_DETECTION_SCORE', 'NaN'],
   ['IRFACE_LOG_LEVEL', 'verbose'], ['IRFACE_HOST', 'bad host/x'], ['IRFACE_KEEP_CROPS', 'yes'], ['IRFACE_CORS_ORIGINS', 'evil.com'], ['IRFACE_HEALTH_INTERVAL_MS', '5'], ['IRFACE_HNSW_EF_SEARCH', 'wide'], ['IRFACE_HNSW_EF_SEARCH', '0'], ['IRFACE_ORT_SPINNING', 'no'],

@@ -7,7 +7,8 @@ export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..
 export const DEFAULT_MODEL = resolve(PROJECT_ROOT, 'models/dlib-resnet-port.onnx');
 
 export type Device = 'cpu' | 'cuda';
-export type DetectorKind = 'onnx' | 'faceapi';
+export type DetectorKind = 'retinaface' | 'ssd-mobilenet' | 'faceapi';
+export type Orientation = 'auto' | 'upright';
 
 export interface Config {
   host: string;
@@ -15,8 +16,13 @@ export interface Config {
   dataDir: string;
   device: Device;
   modelPath: string;
-  /** Face detector: face-api in wasm workers, or its ONNX port (models/detector-ssd-mobilenetv1.onnx + landmarks-68.onnx). */
+  /**
+   * Face detector: RetinaFace MobileNet-0.25 (5 landmarks; models/detector-retinaface-mnet025.onnx), face-api's SSD
+   * and 68-landmark nets ported to ONNX (ssd-mobilenet), or face-api itself in wasm workers (the reference).
+   */
   detector: DetectorKind;
+  /** 'auto': faces turned by any angle are found with their true orientation (RetinaFace); 'upright' trusts the photo. */
+  orientation: Orientation;
   /** Threads running face detection: face-api workers (each its own wasm runtime), or the ONNX detector's intra-op threads. */
   detectWorkers: number;
   /** onnxruntime intra-op threads for the embedder. */
@@ -119,6 +125,12 @@ function efSearch(env: Env, bad: string[]): number | 'auto' {
   return 'auto';
 }
 
+/** IRFACE_DETECTOR; 'onnx', its name before RetinaFace came, still means the SSD port. */
+function detectorKind(env: Env, bad: string[]): DetectorKind {
+  const kind = oneOf(env, 'IRFACE_DETECTOR', 'retinaface', ['retinaface', 'ssd-mobilenet', 'faceapi', 'onnx'] as const, bad);
+  return kind === 'onnx' ? 'ssd-mobilenet' : kind;
+}
+
 /** Builds the configuration; throws ConfigError listing every invalid variable at once. */
 export function parseConfig(env: Env = process.env): Config {
   const bad: string[] = [];
@@ -131,8 +143,8 @@ export function parseConfig(env: Env = process.env): Config {
     dataDir: resolve(env.IRFACE_DATA_DIR || 'data'),
     device: oneOf(env, 'IRFACE_DEVICE', 'cpu', ['cpu', 'cuda'] as const, bad),
     modelPath: resolve(env.IRFACE_MODEL || DEFAULT_MODEL),
-    // The ONNX port is the default since it passed the LFW parity check (README, "Detection"); faceapi is the reference.
-    detector: oneOf(env, 'IRFACE_DETECTOR', 'onnx', ['onnx', 'faceapi'] as const, bad),
+    detector: detectorKind(env, bad),
+    orientation: oneOf(env, 'IRFACE_ORIENTATION', 'auto', ['auto', 'upright'] as const, bad),
     detectWorkers: int(env, 'IRFACE_DETECT_WORKERS', Math.max(1, Math.min(2, cpus)), 1, 64, bad),
     embedThreads: int(env, 'IRFACE_EMBED_THREADS', Math.max(1, Math.min(4, cpus)), 1, 64, bad),
     ortSpinning: oneOf(env, 'IRFACE_ORT_SPINNING', 'true', ['true', 'false'] as const, bad) === 'true',
@@ -141,7 +153,8 @@ export function parseConfig(env: Env = process.env): Config {
     maxImagesPerRequest: int(env, 'IRFACE_MAX_IMAGES_PER_REQUEST', 16, 1, 1000, bad),
     maxPixels: int(env, 'IRFACE_MAX_PIXELS', 40_000_000, 1, 500_000_000, bad),
     detectMaxSide: int(env, 'IRFACE_DETECT_MAX_SIDE', 640, 64, 4096, bad),
-    minDetectionScore: num(env, 'IRFACE_MIN_DETECTION_SCORE', 0.3, 0, 1, bad),
+    minDetectionScore: 0, // set below from the detector's default
+
     minFaceSize: int(env, 'IRFACE_MIN_FACE_SIZE', 20, 1, 10000, bad),
     batchMax: int(env, 'IRFACE_BATCH_MAX', 32, 1, 1024, bad),
     batchWaitMs: int(env, 'IRFACE_BATCH_WAIT_MS', 2, 0, 1000, bad),
@@ -154,6 +167,9 @@ export function parseConfig(env: Env = process.env): Config {
     keepCrops: oneOf(env, 'IRFACE_KEEP_CROPS', 'true', ['true', 'false'] as const, bad) === 'true',
     logLevel: oneOf(env, 'IRFACE_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'silent'] as const, bad),
   };
+  // RetinaFace scores clear faces >= 0.97 and keeps no spurious box at 0.5 on face-api's demo photos; the SSD
+  // path was calibrated at 0.3 (README, "Detection").
+  config.minDetectionScore = num(env, 'IRFACE_MIN_DETECTION_SCORE', config.detector === 'retinaface' ? 0.5 : 0.3, 0, 1, bad);
   if (bad.length > 0) throw new ConfigError(`invalid configuration:\n  ${bad.join('\n  ')}`);
   return config;
 }

@@ -229,7 +229,9 @@ const CASES: Case[] = [
   { name: 'SVG named .jpg', send: () => detect('<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="99999" height="99999"><image href="file:///etc/passwd"/></svg>'), status: 415, code: 'unsupported_format' },
   { name: 'PDF named .jpg', send: () => detect('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n'), status: 415, code: 'unsupported_format' },
   { name: 'HTML named .jpg', send: () => detect('<html><script>alert(1)</script></html>'), status: 415, code: 'unsupported_format' },
-  { name: 'TIFF (a real image, not an accepted format)', send: () => detect(fx.tiff), status: 415, code: 'unsupported_format' },
+  { name: 'TIFF (a real image, decoded)', send: () => detect(fx.tiff), status: 200 },
+  { name: 'BMP header named .jpg (recognised, refused)', send: () => detect(Buffer.concat([Buffer.from('BM\x3e\0\0\0\0\0\0\0\x36\0\0\0', 'latin1'), Buffer.alloc(48)])), status: 415, code: 'unsupported_format' },
+  { name: 'HEIC header (recognised, refused)', send: () => detect(Buffer.concat([Buffer.from('\0\0\0\x18ftypheic\0\0\0\0mif1heic', 'latin1'), Buffer.alloc(64)])), status: 415, code: 'unsupported_format' },
   { name: 'ELF executable named .png', send: () => postParts('/v1/detect', [file(Buffer.from('\x7fELF\x02\x01\x01\x00', 'latin1'), 'image', 'x.png', 'image/png')]), status: 415, code: 'unsupported_format' },
 
   // decompression bombs: refused from the header, never decoded

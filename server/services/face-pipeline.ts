@@ -2,15 +2,17 @@
 import type { SharpDecoder, DecodedImage } from '../adapters/sharp-decoder.ts';
 import type { Detector, Embedder, Box } from '../pipeline/types.ts';
 import { alignFace, type AlignmentSpec } from '../pipeline/align.ts';
-import { fivePointsFrom68, FIVE_POINT_NAMES } from '../pipeline/landmarks.ts';
+import { FIVE_POINT_NAMES } from '../pipeline/landmarks.ts';
 import type { Point } from '../pipeline/geometry.ts';
 import type { RgbImage } from '../pipeline/warp.ts';
-import { largestFirst } from '../pipeline/select.ts';
+import { prominentFirst } from '../pipeline/select.ts';
 
 export interface PipelineSettings {
   detectMaxSide: number;
   minDetectionScore: number;
   minFaceSize: number;
+  /** Faces scoring at least this come before others in "largest first" order (the detector's own scale). */
+  confidentScore: number;
 }
 
 export interface Face {
@@ -22,7 +24,7 @@ export interface Face {
 
 export interface Analysis {
   decoded: DecodedImage;
-  /** Largest first. */
+  /** Prominent first: confident faces before unconfident ones, largest first within each (pipeline/select.ts). */
   faces: Face[];
 }
 
@@ -63,11 +65,16 @@ export class FacePipeline {
       .map((f) => ({
         score: f.score,
         box: { x: f.box.x * s, y: f.box.y * s, width: f.box.width * s, height: f.box.height * s },
-        points: fivePointsFrom68(f.landmarks).map((p) => ({ x: p.x * s, y: p.y * s })),
+        points: f.points.map((p) => ({ x: p.x * s, y: p.y * s })),
       }))
       .filter((f) => Math.min(f.box.width, f.box.height) >= this.settings.minFaceSize);
-    const ordered = largestFirst(faces);
+    const ordered = this.prominent(faces);
     return opts.maxFaces !== undefined ? ordered.slice(0, opts.maxFaces) : ordered;
+  }
+
+  /** The order every endpoint shows faces in, and verify's choice (the first): see pipeline/select.ts. */
+  prominent<F extends Face>(faces: readonly F[]): F[] {
+    return prominentFirst(faces, this.settings.confidentScore);
   }
 
   async analyze(bytes: Buffer, opts: AnalyzeOptions = {}): Promise<Analysis> {
