@@ -34,6 +34,17 @@ test('TAR at FAR counts at most the allowed false accepts', () => {
   assert.equal(tarAtFar(items, 1e-4), null); // 1,000 negatives cannot measure 1e-4
 });
 
+test("failed pairs (the API's view: no face in an image) are wrong at any threshold and never move it", () => {
+  const items = [mk(0, false, 0.1), mk(0, true, 0.9), mk(1, false, 0.2), mk(1, true, 0.8)];
+  const withFailures = [...items, { ...mk(1, true, 0.99), failed: true }, { ...mk(0, false, 0.99), failed: true }];
+  assert.equal(bestThreshold(withFailures), bestThreshold(items));
+  const r = kFoldAccuracy(withFailures);
+  assert.deepEqual(r.accuracies, [2 / 3, 2 / 3]);
+  const neg = Array.from({ length: 1000 }, (_, i) => mk(0, false, i / 1000));
+  const far = tarAtFar([...neg, mk(0, true, 0.9995), { ...mk(0, true, 0.9999), failed: true }], 1e-3)!;
+  assert.equal(far.tar, 0.5); // the failed positive is not accepted, though its stale score would be
+});
+
 test('pairs.txt parsing: header, same and different lines, folds', () => {
   const pairs = parsePairs('2 1\nA 1 2\nB 3 C 12\nD 1 4\nE 2 F 1\n');
   assert.equal(pairs.length, 4);

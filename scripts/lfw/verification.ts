@@ -4,17 +4,20 @@ export interface Scored {
   fold: number;
   same: boolean;
   score: number; // higher means more alike
+  /** No answer for this pair (e.g. the API found no face in one image): wrong at every threshold. */
+  failed?: boolean;
 }
 
 function accuracyAt(items: readonly Scored[], t: number): number {
   let ok = 0;
-  for (const it of items) if ((it.score >= t) === it.same) ok++;
+  for (const it of items) if (!it.failed && (it.score >= t) === it.same) ok++;
   return ok / items.length;
 }
 
 /** Threshold maximising accuracy on `items` (midpoints between sorted scores; ties take the middle). */
 export function bestThreshold(items: readonly Scored[]): number {
-  const s = [...new Set(items.map((i) => i.score))].sort((a, b) => a - b);
+  // Failed pairs are wrong at any threshold, so they cannot move the choice.
+  const s = [...new Set(items.filter((i) => !i.failed).map((i) => i.score))].sort((a, b) => a - b);
   const cands = [s[0] - 1e-6, ...s.slice(1).map((v, i) => (v + s[i]) / 2), s[s.length - 1] + 1e-6];
   let best = -Infinity;
   let bestIdx: number[] = [];
@@ -60,11 +63,13 @@ export interface TarAtFar {
  * there. Returns null when there are too few negatives to measure that FAR at all.
  */
 export function tarAtFar(items: readonly Scored[], far: number): TarAtFar | null {
-  const neg = items.filter((i) => !i.same).map((i) => i.score).sort((a, b) => b - a);
-  const pos = items.filter((i) => i.same).map((i) => i.score);
+  // A failed negative pair is never a false accept; a failed positive pair is never a true accept.
+  const neg = items.filter((i) => !i.same).map((i) => (i.failed ? -Infinity : i.score)).sort((a, b) => b - a);
+  const pos = items.filter((i) => i.same).map((i) => (i.failed ? -Infinity : i.score));
   const allowed = Math.floor(far * neg.length);
   if (neg.length < 1 / far) return null;
   // Accept scores strictly above the (allowed+1)-th highest negative.
+  if (!Number.isFinite(neg[allowed])) return { far, threshold: -Infinity, tar: pos.filter(Number.isFinite).length / pos.length, falseAccepts: 0, negatives: neg.length };
   const threshold = neg[allowed] + 1e-9;
   const tar = pos.filter((s) => s >= threshold).length / pos.length;
   return { far, threshold, tar, falseAccepts: neg.filter((s) => s >= threshold).length, negatives: neg.length };
