@@ -1,6 +1,6 @@
 // Builds the express application from the route table: request ids, logs, metrics, guards, validation, the one error handler.
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.ts';
@@ -23,8 +23,8 @@ export type AppDeps = PipelineRouteDeps & SystemRouteDeps & IdentityRouteDeps & 
   version: string;
   keys: KeyVerifier;
   metrics: Metrics;
-  /** pino options (e.g. `{ level: 'info' }`), or false for no logs. */
-  logger?: false | LoggerOptions;
+  /** pino options (e.g. `{ level: 'info' }`) and where to write (stdout unless `stream` is given), or false for no logs. */
+  logger?: false | (LoggerOptions & { stream?: DestinationStream });
 };
 
 /** Polled by health checks and scrapers every few seconds: their request logs are debug, not info. */
@@ -69,7 +69,8 @@ export function buildApp(deps: AppDeps): ApiServer {
   const document = openApiDocument(table, deps.version);
   table.push(route({ method: 'GET', path: '/openapi.json', access: 'open', hide: true, handler: async () => document }));
 
-  const log: Logger = pino(deps.logger || { enabled: false });
+  const { stream, ...logOptions } = deps.logger || { enabled: false };
+  const log: Logger = stream ? pino(logOptions, stream) : pino(logOptions);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -82,6 +83,12 @@ export function buildApp(deps: AppDeps): ApiServer {
     app.use(pinoHttp({
       logger: log,
       genReqId: (req) => (req as unknown as { id: string }).id,
+      // What a request line shows: never its headers, which carry the API key.
+      serializers: {
+        req: (req: { id: string; method: string; url: string; remoteAddress?: string }) =>
+          ({ id: req.id, method: req.method, url: req.url, remoteAddress: req.remoteAddress }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
       customLogLevel: (req, res, err) => (err || res.statusCode >= 500 ? 'error'
         : QUIET_PATHS.has((req.url ?? '').split('?')[0]) ? 'debug' : 'info'),
     }));

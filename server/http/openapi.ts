@@ -43,12 +43,13 @@ function imageBody(def: RouteDef): Record<string, unknown> {
     : { type: 'string', format: 'byte', description: 'base64 or base64url (padding optional), or a data: URL' }]));
   const options = Object.fromEntries(parameters('query', def.schema?.querystring)
     .map((p) => [p.name as string, { ...(p.schema as object), description: `${p.description ? `${p.description}; ` : ''}the query string wins over this field` }]));
-  const required = many ? [] : [...docFields];
+  // OpenAPI 3.0 forbids an empty `required` list, so enrollment (any of its image fields) has none.
+  const required = many ? {} : { required: [...docFields] };
   return {
     required: true,
     content: {
-      'multipart/form-data': { schema: { type: 'object', properties: files, required } },
-      'application/json': { schema: { type: 'object', additionalProperties: false, properties: { ...b64, ...options }, required } },
+      'multipart/form-data': { schema: { type: 'object', properties: files, ...required } },
+      'application/json': { schema: { type: 'object', additionalProperties: false, properties: { ...b64, ...options }, ...required } },
     },
   };
 }
