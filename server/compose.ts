@@ -2,7 +2,6 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import { PROJECT_ROOT, type Config } from './config.ts';
 import { loadModel, templatePoints, type LoadedModel } from './model/card.ts';
 import { SharpDecoder } from './adapters/sharp-decoder.ts';
@@ -19,7 +18,8 @@ import { Metrics } from './observability/metrics.ts';
 import { KeyStore } from './adapters/key-store.ts';
 import { HealthCheck } from './services/health.ts';
 import type { NamedThreshold } from './services/verify.ts';
-import { buildApp } from './http/app.ts';
+import { buildApp, type AppDeps } from './http/app.ts';
+import type { ApiServer } from './http/server.ts';
 import { openGallery } from '../gallery/open.ts';
 import type { Gallery } from '../gallery/gallery.ts';
 import { RecognitionService } from './services/recognition.ts';
@@ -141,7 +141,7 @@ export async function openRuntimeGallery(config: Config, runtime: Runtime, purpo
   }
 }
 
-export async function buildServer(config: Config, opts: { logger?: boolean | object; log?: (m: string) => void } = {}): Promise<{ app: FastifyInstance; runtime: Runtime; gallery: Gallery }> {
+export async function buildServer(config: Config, opts: { logger?: AppDeps['logger']; log?: (m: string) => void } = {}): Promise<{ app: ApiServer; runtime: Runtime; gallery: Gallery }> {
   const model = loadModel(config.modelPath);
   const thresholds = thresholdsOf(model);
   if (!thresholds.default) {
@@ -177,7 +177,7 @@ export async function buildServer(config: Config, opts: { logger?: boolean | obj
   const { gallery } = opened;
   const { card } = model;
   const recognition = new RecognitionService(pipeline, gallery, { keepCrops: config.keepCrops });
-  const app = await buildApp({
+  const app = buildApp({
     config,
     version: versions.irface,
     gallery,
@@ -212,7 +212,7 @@ export async function buildServer(config: Config, opts: { logger?: boolean | obj
       versions,
     }),
   });
-  app.addHook('onClose', async () => {
+  app.onClose(async () => {
     health.stop();
     await opened.close();
     keys.close();

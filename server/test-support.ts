@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { ApiServer } from './http/server.ts';
 import { parseConfig, PROJECT_ROOT, type Config } from './config.ts';
 
 export const SHIPPED_MODEL = resolve(PROJECT_ROOT, 'models/dlib-resnet-port.onnx');
@@ -80,7 +80,7 @@ export function assertError(r: Reply, status: number, code: string, label = ''):
  */
 export interface TestServer {
   /** The running app; throws when not started. */
-  readonly app: FastifyInstance;
+  readonly app: ApiServer;
   /** http://127.0.0.1:PORT of the running app; throws when not started. */
   readonly base: string;
   /** Builds the server from the config and listens on 127.0.0.1, port 0. */
@@ -95,7 +95,7 @@ export interface TestServer {
 }
 
 export function testServer(config: Config): TestServer {
-  let running: { app: FastifyInstance; base: string } | undefined;
+  let running: { app: ApiServer; base: string } | undefined;
   const current = () => {
     if (!running) throw new Error('test server is not running: call start() first (e.g. in before())');
     return running;
@@ -120,13 +120,14 @@ export function testServer(config: Config): TestServer {
       // Loaded here, not at the top, so tests that only need the fixtures above do not load the whole server.
       const { buildServer } = await import('./compose.ts');
       const { app } = await buildServer(config, { logger: false });
+      let address: AddressInfo;
       try {
-        await app.listen({ host: '127.0.0.1', port: 0 });
+        address = await app.listen({ host: '127.0.0.1', port: 0 });
       } catch (e) {
         await app.close();
         throw e;
       }
-      running = { app, base: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` };
+      running = { app, base: `http://127.0.0.1:${address.port}` };
     },
     async close() {
       const r = running;

@@ -14,6 +14,8 @@ import { atMost, table, type SectionOptions, type SectionResult } from './report
 import { fmt, fmtMs, summarize, timed } from './stats.ts';
 
 const CONCURRENCY = [1, 4, 16];
+/** The framework alone: GET /v1/status runs no inference, so its requests/s is the HTTP layer's own cost. */
+const STATUS_CONCURRENCY = 16;
 const TARGET_VERIFY_P50_MS = 150;
 const TARGET_HEALTH_MS = 50;
 // The server requires an API key; the benchmark seeds an admin key of its own through IRFACE_ADMIN_KEY.
@@ -196,6 +198,14 @@ export async function httpSection({ quick, log }: SectionOptions): Promise<Secti
       }
     }
 
+    // The framework row: routing, key check, logging and JSON of a small answer, with the inference threads idle.
+    for (const s of servers) {
+      log(`http: ${s.kind} GET /v1/status concurrency ${STATUS_CONCURRENCY} for ${duration} s`);
+      const r = await Promise.resolve(autocannon({ url: `${s.url}/v1/status`, headers: AUTH, connections: STATUS_CONCURRENCY, duration, timeout: 60 }));
+      rows.push(['GET /v1/status (no inference)', s.kind, STATUS_CONCURRENCY, r['2xx'], fmt(r['2xx'] / r.duration), fmtMs(r.latency.p50), fmtMs(r.latency.p99),
+        r.non2xx + r.errors + r.timeouts]);
+    }
+
     const healthRows = [...busy.entries()].map(([key, h]) => {
       const kind = key.split(' ')[0];
       const i = summarize(idle.get(kind)!), b = summarize(h), l = lag.get(key);
@@ -210,7 +220,9 @@ export async function httpSection({ quick, log }: SectionOptions): Promise<Secti
         `Verify sends two ${PORTRAIT.width}x${PORTRAIT.height} JPEGs (${pair[0].bytes.length} and ${pair[1].bytes.length} bytes, one face each, ` +
         `made in memory from ${pair.map((p) => p.name).join(' and ')}) as multipart; search sends the first of them against a gallery of ` +
         `${enrolled.join(' / ')} identities with one enrolled face each (LFW or demo photos, sent as base64 JSON before the runs). Latency is autocannon's per-request histogram (1 ms resolution); ` +
-        `requests/s = completed 2xx / duration. The client shares the machine's ${cpus().length} cores with the server.`,
+        `requests/s = completed 2xx / duration. The client shares the machine's ${cpus().length} cores with the server. ` +
+        `The \`GET /v1/status\` rows run no inference: they measure the HTTP layer itself (express routing, the API-key check, ` +
+        'request ids, metrics and a 2.5 KB JSON answer).',
       table(['endpoint', 'detector', 'concurrency', 'requests', 'requests/s', 'latency p50 ms', 'latency p99 ms', 'errors'], rows),
       `GET /healthz sampled one at a time, 100 ms apart: idle, and while the server is saturated at concurrency ` +
         `${Math.max(...CONCURRENCY)}. It answers from the latest background inference self-test (a stored face re-embedded ` +

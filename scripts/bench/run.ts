@@ -1,6 +1,6 @@
 // `npm run bench`: runs the benchmark sections one after another and writes docs/BENCHMARKS.md from what they measured.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,6 +12,7 @@ import { embedSection } from './embed.ts';
 import { httpSection } from './http.ts';
 import { gallerySection } from './gallery.ts';
 import { enrollSection } from './enroll.ts';
+import { mergeReport } from './merge.ts';
 
 const SECTIONS: Record<string, { title: string; run: Section }> = {
   detect: { title: '1. Detection + landmarks per photo', run: detectSection },
@@ -21,9 +22,11 @@ const SECTIONS: Record<string, { title: string; run: Section }> = {
   enroll: { title: '5. Enrollment throughput (`irface enroll`)', run: enrollSection },
 };
 
-const USAGE = `usage: npm run bench [-- --quick] [-- --only ${Object.keys(SECTIONS).join(',')}] [-- --out FILE] [-- --note TEXT]
+const USAGE = `usage: npm run bench [-- --quick] [-- --only ${Object.keys(SECTIONS).join(',')} [--merge]] [-- --out FILE] [-- --note TEXT]
   --quick   small sizes and short runs (smoke test); writes to a temp file unless --out is given
   --only    run only these sections (comma-separated); also writes to a temp file unless --out is given
+  --merge   with --only: replace just those sections (and their Targets rows) in the report (default
+            docs/BENCHMARKS.md), keeping the other sections' figures; each gets a line on when and how it ran
   --out     where the report goes (default docs/BENCHMARKS.md for a full run)
   --note    a line added to the report (e.g. what else ran on the machine)`;
 
@@ -33,6 +36,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     out: { type: 'string' },
     note: { type: 'string' },
+    merge: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
@@ -46,8 +50,16 @@ if (unknown.length > 0) {
   console.error(`bench: unknown section ${unknown.map((u) => `"${u}"`).join(', ')}; expected one of ${Object.keys(SECTIONS).join(', ')}\n${USAGE}`);
   process.exit(2);
 }
-const partial = args.quick || Boolean(args.only);
+if (args.merge && (!args.only || args.quick)) {
+  console.error(`bench: --merge needs --only and full runs (no --quick): quick figures never replace reference ones\n${USAGE}`);
+  process.exit(2);
+}
+const partial = (args.quick || Boolean(args.only)) && !args.merge;
 const out = resolve(args.out ?? (partial ? join(tmpdir(), 'irface-BENCHMARKS.md') : join(PROJECT_ROOT, 'docs/BENCHMARKS.md')));
+if (args.merge && !existsSync(out)) {
+  console.error(`bench: --merge: ${out} does not exist; run the whole benchmark first`);
+  process.exit(2);
+}
 
 const t0 = Date.now();
 const log = (m: string) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${m}\n`);
@@ -132,6 +144,15 @@ async function main() {
   const seconds = (Date.now() - t0) / 1000;
   const loadEnd = loadavg();
   const busyEnd = await busyProcesses();
+  if (args.merge) {
+    // The report's Machine table describes the run that wrote the other sections; this line describes this one.
+    const loads = (l: number[]) => l.map((v) => v.toFixed(2)).join(' / ');
+    for (const r of results) {
+      r.body.unshift(`_Rerun alone by \`${commandLine()}\` on ${started.toISOString().replace(/\.\d+Z$/, 'Z')}, source ${sourceRevision()}; ` +
+        `load average (1/5/15 min) ${loads(loadStart)} at start and ${loads(loadEnd)} at end; other processes using CPU at start: ` +
+        `${busyStart.join('; ') || 'none'}; at end: ${busyEnd.join('; ') || 'none'}. The Machine table above describes the run of the other sections._`);
+    }
+  }
 
   const versions = [
     ['node', process.versions.node],
@@ -167,7 +188,7 @@ async function main() {
     ...results.flatMap((r) => [`## ${r.title}`, ...r.body]),
   ].join('\n\n') + '\n';
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, doc);
+  writeFileSync(out, args.merge ? mergeReport(readFileSync(out, 'utf8'), doc, only.map((id) => Number(SECTIONS[id].title.split('.')[0])), commandLine()) : doc);
   log(`wrote ${relative(process.cwd(), out) || out} (${(seconds / 60).toFixed(1)} min)`);
   const failed = results.filter((r) => r.targets.some((t) => t.measured === 'failed'));
   process.exit(failed.length > 0 ? 1 : 0);

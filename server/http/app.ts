@@ -1,133 +1,122 @@
-// Builds the Fastify application: parsers, limits, the one error handler and the routes.
-import Fastify, { type FastifyInstance, type FastifyError, type FastifyReply } from 'fastify';
-import multipart from '@fastify/multipart';
-import { ApiError, type ErrorCode } from '../errors.ts';
+// Builds the express application from the route table: request ids, logs, metrics, guards, validation, the one error handler.
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { pinoHttp } from 'pino-http';
+import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import { pipelineRoutes, type PipelineRouteDeps } from './routes/pipeline.ts';
 import { systemRoutes, type SystemRouteDeps } from './routes/system.ts';
 import { identityRoutes, type IdentityRouteDeps } from './routes/identities.ts';
 import { recognitionRoutes, type RecognitionRouteDeps } from './routes/recognition.ts';
 import { webRoutes } from './routes/web.ts';
-import { registerOpenApi } from './openapi.ts';
-import { GalleryError } from '../../gallery/errors.ts';
-import { registerGuards, type KeyVerifier } from './guard.ts';
-import type { Metrics } from '../observability/metrics.ts';
-import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
-import type { Socket } from 'node:net';
+import { openApiDocument } from './openapi.ts';
+import { authorize, cors, inFlightBound, type KeyVerifier } from './guard.ts';
+import { isJsonBody, readJsonBody } from './body.ts';
+import { compileValidator, type Validated } from './validate.ts';
+import { checkPath, errorHandler, notFound } from './error-handler.ts';
+import { Answer, route, type RouteDef } from './route.ts';
+import { ApiServer } from './server.ts';
 
 export type AppDeps = PipelineRouteDeps & SystemRouteDeps & IdentityRouteDeps & RecognitionRouteDeps & {
   config: Config;
   version: string;
   keys: KeyVerifier;
   metrics: Metrics;
-  logger?: boolean | object;
+  /** pino options (e.g. `{ level: 'info' }`) and where to write (stdout unless `stream` is given), or false for no logs. */
+  logger?: false | (LoggerOptions & { stream?: DestinationStream });
 };
 
-/** Gallery codes the API exposes as they are; the others are server-side conditions. */
-const GALLERY_TO_API: Partial<Record<string, ErrorCode>> = {
-  identity_not_found: 'identity_not_found',
-  face_not_found: 'face_not_found',
-  external_id_conflict: 'external_id_conflict',
-  invalid_cursor: 'invalid_cursor',
-  invalid_argument: 'invalid_request',
-  invalid_embedding: 'invalid_request',
-  dimension_mismatch: 'dimension_mismatch',
-};
+/** Polled by health checks and scrapers every few seconds: their request logs are debug, not info. */
+const QUIET_PATHS = new Set(['/healthz', '/metrics']);
 
-/** Maps framework errors to stable API codes; anything unexpected becomes a generic 500. */
-function toApiError(err: FastifyError & { code?: string }): ApiError | null {
-  if (err instanceof ApiError) return err;
-  if (err instanceof GalleryError) {
-    const code = GALLERY_TO_API[err.code];
-    return code ? new ApiError(code, err.message, err.details) : null;
-  }
-  switch (err.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new ApiError('payload_too_large', 'the request body is larger than the server accepts');
-    case 'FST_REQ_FILE_TOO_LARGE':
-      return new ApiError('image_too_large', 'an uploaded file is larger than the per-image limit');
-    case 'FST_FILES_LIMIT':
-    case 'FST_PARTS_LIMIT':
-      return new ApiError('too_many_images', 'the request has more files or parts than allowed');
-    case 'FST_FIELDS_LIMIT':
-      return new ApiError('invalid_request', 'the request has more form fields than allowed');
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
-      return new ApiError('unsupported_media_type', 'send multipart/form-data or application/json');
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new ApiError('invalid_request', 'the JSON body is empty');
-  }
-  if (err.validation) {
-    return new ApiError('invalid_request', `${err.validationContext ?? 'request'} ${err.validation[0]?.instancePath ?? ''} ${err.validation[0]?.message ?? 'is invalid'}`.replace(/\s+/g, ' ').trim());
-  }
-  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-    if (err.statusCode === 413) return new ApiError('payload_too_large', 'the request body is larger than the server accepts');
-    if (err.statusCode === 415) return new ApiError('unsupported_media_type', 'send multipart/form-data or application/json');
-    return new ApiError('invalid_request', err.message);
-  }
-  return null;
+/** The API's routes: the one table that both routes requests and generates the OpenAPI document. */
+export function routeTable(deps: AppDeps): RouteDef[] {
+  return [...systemRoutes(deps), ...pipelineRoutes(deps), ...identityRoutes(deps), ...recognitionRoutes(deps)];
 }
 
-/** Malformed HTTP (Node's parser: 400; headers too large: 431; body too slow: 408), answered in the API's error shape. */
-function clientError(err: Error & { code?: string }, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const [status, message] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'the request took too long to arrive']
-    : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'the request headers are larger than the server accepts']
-      : [400, 'the request is not valid HTTP'];
-  const body = JSON.stringify(new ApiError('invalid_request', message).toBody());
-  if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+function send(res: Response, out: unknown): void {
+  if (!(out instanceof Answer)) {
+    res.json(out);
+    return;
   }
-  socket.destroy(err);
+  res.status(out.status);
+  if (out.body === undefined) res.end();
+  else if (out.type) res.type(out.type).send(out.body);
+  else res.json(out.body);
 }
 
-export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+/** Request ids (X-Request-Id honoured when a proxy sets one, else a UUID), echoed on every answer; timing for metrics. */
+function requestIds(metrics: Metrics) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const given = req.headers['x-request-id'];
+    const id = typeof given === 'string' && given !== '' ? given : randomUUID();
+    (req as Request & { id: string }).id = id;
+    res.setHeader('x-request-id', id);
+    const start = process.hrtime.bigint();
+    res.once('finish', () => {
+      // The template of the matched route, a served page's own path (files of server/web), or "unknown".
+      const label = res.locals.route ?? (req.route ? req.route.path : res.locals.page ? req.path : 'unknown');
+      metrics.observe(String(label), req.method, res.statusCode, Number(process.hrtime.bigint() - start) / 1e9);
+    });
+    next();
+  };
+}
+
+export function buildApp(deps: AppDeps): ApiServer {
   const { config } = deps;
-  const app = Fastify({
-    logger: deps.logger ?? false,
-    bodyLimit: config.maxRequestBytes,
-    requestTimeout: config.requestTimeoutMs,
-    // Request ids: taken from X-Request-Id when a proxy sets one, echoed back, and in every log line.
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
-    // Errors raised before routing or by the HTTP parser bypass the error handler; these keep the API's shape.
-    frameworkErrors: (err, _req, reply) => {
-      const what = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is longer than the server accepts' : 'the URL is not valid (bad percent-encoding)';
-      void (reply as FastifyReply).status(400).send(new ApiError('invalid_request', what).toBody());
-    },
-    clientErrorHandler: clientError,
-  });
-  // Only multipart and JSON bodies are accepted; Fastify's built-in text/plain parser would let text through.
-  app.removeContentTypeParser('text/plain');
-  await app.register(multipart, {
-    limits: {
-      fileSize: config.maxImageBytes,
-      files: config.maxImagesPerRequest,
-      fields: 20,
-      fieldSize: 64 * 1024,
-      parts: config.maxImagesPerRequest + 20,
-    },
-  });
-  app.setErrorHandler((err: FastifyError, req, reply) => {
-    const api = toApiError(err);
-    if (api) return reply.status(api.status).send(api.toBody());
-    req.log.error({ err }, 'unhandled error');
-    return reply.status(500).send(new ApiError('internal_error', 'internal error; see the server log').toBody());
-  });
-  app.setNotFoundHandler((req, reply) => {
-    reply.status(404).send(new ApiError('not_found', `no route ${req.method} ${req.url.split('?')[0]}`).toBody());
-  });
-  app.addHook('onSend', async (req, reply) => { reply.header('x-request-id', req.id); });
-  registerGuards(app, { keys: deps.keys, corsOrigins: config.corsOrigins, maxInFlight: config.maxInFlight });
-  deps.metrics.instrument(app);
-  await registerOpenApi(app, deps.version);
-  await app.register(systemRoutes(deps));
-  await app.register(pipelineRoutes(deps));
-  await app.register(identityRoutes(deps));
-  await app.register(recognitionRoutes(deps));
-  await app.register(webRoutes());
-  return app;
+  const table = routeTable(deps);
+  const document = openApiDocument(table, deps.version);
+  table.push(route({ method: 'GET', path: '/openapi.json', access: 'open', hide: true, handler: async () => document }));
+
+  const { stream, ...logOptions } = deps.logger || { enabled: false };
+  const log: Logger = stream ? pino(logOptions, stream) : pino(logOptions);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('strict routing', true); // /v1/status/ is not /v1/status
+  app.set('case sensitive routing', true);
+  const server = new ApiServer(app, log, { requestTimeoutMs: config.requestTimeoutMs });
+
+  app.use(requestIds(deps.metrics));
+  if (deps.logger) {
+    app.use(pinoHttp({
+      logger: log,
+      genReqId: (req) => (req as unknown as { id: string }).id,
+      // What a request line shows: never its headers, which carry the API key.
+      serializers: {
+        req: (req: { id: string; method: string; url: string; remoteAddress?: string }) =>
+          ({ id: req.id, method: req.method, url: req.url, remoteAddress: req.remoteAddress }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      customLogLevel: (req, res, err) => (err || res.statusCode >= 500 ? 'error'
+        : QUIET_PATHS.has((req.url ?? '').split('?')[0]) ? 'debug' : 'info'),
+    }));
+  }
+  app.use(server.admit);
+  app.use(cors(config.corsOrigins));
+  app.use(checkPath);
+
+  const jsonBody = readJsonBody(config.maxRequestBytes);
+  const bounded = inFlightBound(config.maxInFlight);
+  for (const def of table) {
+    const validate = compileValidator(def);
+    app[def.method.toLowerCase() as 'get' | 'post' | 'patch' | 'delete'](def.path,
+      (_req: Request, res: Response, next: NextFunction) => { res.locals.route = def.path; next(); },
+      authorize(def.access ?? 'admin', deps.keys),
+      jsonBody,
+      (req: Request, res: Response, next: NextFunction) => {
+        res.locals.validated = validate(req.params, req.query as object, req.body, isJsonBody(req));
+        next();
+      },
+      ...(def.heavy ? [bounded] : []),
+      async (req: Request, res: Response) => {
+        const v = res.locals.validated as Validated;
+        send(res, await def.handler({ params: v.params, query: v.query, body: v.body, req }));
+      });
+  }
+  app.use(webRoutes(() => document));
+  app.use(notFound);
+  app.use(errorHandler(log));
+  return server;
 }

@@ -1,5 +1,5 @@
 // Request guards: API-key authentication by route scope, CORS from an allow-list, and the work queue bound.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ApiError } from '../errors.ts';
 import { allows, presentedKey, type Access, type StoredKey } from '../security/keys.ts';
 
@@ -7,72 +7,64 @@ export interface KeyVerifier {
   verify(key: string): StoredKey | null;
 }
 
-export interface GuardOptions {
-  keys: KeyVerifier;
-  corsOrigins: readonly string[];
-  /** Image-processing requests admitted at once; the next one gets 429. */
-  maxInFlight: number;
-}
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Who may call the route; routes without it need an admin key (secure by default). */
-    access?: Access;
-    /** The route runs detection/embedding and counts against the in-flight bound. */
-    heavy?: boolean;
-  }
-  interface FastifyRequest {
-    apiKey?: StoredKey;
-  }
-}
-
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
-function isLoopback(req: FastifyRequest): boolean {
-  return LOOPBACK.has(req.socket.remoteAddress ?? '');
-}
-
-export function registerGuards(app: FastifyInstance, opts: GuardOptions): void {
-  const origins = new Set(opts.corsOrigins);
-  let inFlight = 0;
-
-  app.addHook('onRequest', async (req, reply) => {
+/**
+ * CORS for allow-listed origins on every path; a preflight from such an origin is answered 204 here. Any other
+ * OPTIONS request is an unknown route (the API has no OPTIONS routes).
+ */
+export function cors(corsOrigins: readonly string[]): RequestHandler {
+  const origins = new Set(corsOrigins);
+  return (req: Request, res: Response, next: NextFunction) => {
     const origin = req.headers.origin;
     if (origin && origins.has(origin)) {
-      reply.header('access-control-allow-origin', origin);
-      reply.header('vary', 'Origin');
+      res.setHeader('access-control-allow-origin', origin);
+      res.setHeader('vary', 'Origin');
       if (req.method === 'OPTIONS') {
-        reply.header('access-control-allow-methods', 'GET, POST, PATCH, DELETE');
-        reply.header('access-control-allow-headers', 'authorization, content-type, x-api-key, x-request-id');
-        reply.header('access-control-max-age', '600');
-        return reply.status(204).send();
+        res.setHeader('access-control-allow-methods', 'GET, POST, PATCH, DELETE');
+        res.setHeader('access-control-allow-headers', 'authorization, content-type, x-api-key, x-request-id');
+        res.setHeader('access-control-max-age', '600');
+        res.status(204).end();
+        return;
       }
     }
-    if (req.is404) return; // unknown routes answer 404 whoever asks
-    const access = req.routeOptions.config.access ?? 'admin';
-    if (access === 'open' || (access === 'loopback' && isLoopback(req))) return;
+    if (req.method === 'OPTIONS') throw new ApiError('not_found', `no route OPTIONS ${req.originalUrl.split('?')[0]}`);
+    next();
+  };
+}
+
+/** The key a route needs, checked; open routes (and loopback ones called from loopback) need none. */
+export function authorize(access: Access, keys: KeyVerifier): RequestHandler {
+  return (req: Request, _res: Response, next: NextFunction) => {
+    if (access === 'open' || (access === 'loopback' && LOOPBACK.has(req.socket.remoteAddress ?? ''))) return next();
     const key = presentedKey(req.headers);
     if (!key) throw new ApiError('unauthorized', 'an API key is required: send "Authorization: Bearer <key>" or "X-API-Key: <key>"');
-    const stored = opts.keys.verify(key);
+    const stored = keys.verify(key);
     if (!stored) throw new ApiError('unauthorized', 'the API key is not valid (unknown or revoked)');
     const need = access === 'loopback' ? 'recognize' : access;
     if (!allows(stored.scope, need)) {
       throw new ApiError('forbidden', `this route needs a key with scope "${need}"; the key has scope "${stored.scope}"`);
     }
-    req.apiKey = stored;
-  });
+    next();
+  };
+}
 
-  // Back-pressure: work beyond the bound is refused at once instead of queueing without limit.
-  app.addHook('preHandler', async (req, reply) => {
-    if (!req.routeOptions.config.heavy) return;
-    if (inFlight >= opts.maxInFlight) {
-      reply.header('retry-after', '1');
+/**
+ * Back-pressure for image work: at most `maxInFlight` such requests at once; the next one gets 429 with Retry-After
+ * at once instead of queueing without limit. One counter is shared by every heavy route.
+ */
+export function inFlightBound(maxInFlight: number): RequestHandler {
+  let inFlight = 0;
+  return (_req: Request, res: Response, next: NextFunction) => {
+    if (inFlight >= maxInFlight) {
+      res.setHeader('retry-after', '1');
       throw new ApiError('rate_limited', `the server is busy (${inFlight} image requests in progress); retry shortly`);
     }
     inFlight++;
     let released = false;
     const release = () => { if (!released) { released = true; inFlight--; } };
-    reply.raw.once('finish', release);
-    reply.raw.once('close', release);
-  });
+    res.once('finish', release);
+    res.once('close', release);
+    next();
+  };
 }

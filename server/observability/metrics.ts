@@ -1,6 +1,5 @@
 // Prometheus metrics: HTTP traffic, work in flight, inference time by model, faces seen, gallery size.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { FastifyInstance } from 'fastify';
 import type { Detector, Embedder } from '../pipeline/types.ts';
 
 export interface GallerySize {
@@ -39,13 +38,13 @@ export class Metrics {
     });
   }
 
-  /** Counts and times every request by its route pattern (never by raw URL, which holds ids). */
-  instrument(app: FastifyInstance): void {
-    app.addHook('onResponse', async (req, reply) => {
-      const route = req.routeOptions.url ?? 'unknown';
-      this.requests.inc({ route, method: req.method, status: String(reply.statusCode) });
-      this.latency.observe({ route, method: req.method }, reply.elapsedTime / 1000);
-    });
+  /**
+   * Counts and times one answered request. `route` must be the route's template (`/v1/identities/:id`), never the
+   * raw URL, which holds ids: each distinct label value is a time series kept for the life of the process.
+   */
+  observe(route: string, method: string, status: number, seconds: number): void {
+    this.requests.inc({ route, method, status: String(status) });
+    this.latency.observe({ route, method }, seconds);
   }
 
   timeDetector(inner: Detector, model: string): Detector {
