@@ -1,4 +1,5 @@
 // OpenAPI 3 document (served at /openapi.json), generated from the same route table that routes and validates requests.
+import { DECODED_FORMATS } from '../adapters/image-format.ts';
 import type { RouteDef, Schema } from './route.ts';
 
 const BODY_OPTIONS_NOTE = 'also accepted as a field of a JSON body; the query string wins where both give it';
@@ -37,7 +38,7 @@ function imageBody(def: RouteDef): Record<string, unknown> {
   const docFields = many ? ['images'] : fields; // enrollment also reads a lone "image" field, kept undocumented
   const files = Object.fromEntries(docFields.map((f) => [f, many
     ? { type: 'array', items: { type: 'string', format: 'binary' }, description: 'one or more image files' }
-    : { type: 'string', format: 'binary', description: 'image file (JPEG, PNG, WebP or GIF)' }]));
+    : { type: 'string', format: 'binary', description: `image file (${DECODED_FORMATS}; read from its bytes; HEIC and BMP are refused with 415)` }]));
   const b64 = Object.fromEntries(docFields.map((f) => [f, many
     ? { type: 'array', items: { type: 'string', format: 'byte' } }
     : { type: 'string', format: 'byte', description: 'base64 or base64url (padding optional), or a data: URL' }]));
