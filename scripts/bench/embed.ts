@@ -23,7 +23,7 @@ function tile(crops: readonly RgbImage[]): { image: RgbImage; regions: [number, 
 }
 
 export async function embedSection({ quick, log }: SectionOptions): Promise<SectionResult> {
-  const config = benchConfig({ IRFACE_DETECTOR: 'onnx' });
+  const config = benchConfig({ IRFACE_DETECTOR: 'retinaface' });
   const runtime = await buildRuntime(config);
   const faceapi = new FaceApiDetector(1);
   try {

@@ -55,7 +55,7 @@ export async function enrollSection({ quick, log }: SectionOptions): Promise<Sec
   }
   const images = people.reduce((n, p) => n + p.files.length, 0);
   const runs: EnrollRun[] = [];
-  for (const detector of quick ? ['onnx'] : ['onnx', 'faceapi']) runs.push(await enroll(folder, detector, log));
+  for (const detector of quick ? ['retinaface'] : ['retinaface', 'ssd-mobilenet', 'faceapi']) runs.push(await enroll(folder, detector, log));
   return {
     id: 'enroll',
     title,

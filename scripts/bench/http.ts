@@ -133,7 +133,7 @@ async function sampleHealth(server: Server, done: Promise<unknown>, max = Infini
 export async function httpSection({ quick, log }: SectionOptions): Promise<SectionResult> {
   const duration = quick ? 5 : 15;
   // Inputs, made in memory with the server's own pipeline (then released before anything is timed).
-  const runtime = await buildRuntime(benchConfig({ IRFACE_DETECTOR: 'onnx' }));
+  const runtime = await buildRuntime(benchConfig({ IRFACE_DETECTOR: 'retinaface' }));
   let pair: Photo[], gallery: Photo[];
   try {
     const people = lfwPeople(60, 2, 2);
@@ -150,7 +150,7 @@ export async function httpSection({ quick, log }: SectionOptions): Promise<Secti
   }
   if (pair.length < 2) throw new Error('could not make two single-face 640x480 photos');
 
-  const kinds = quick ? ['onnx'] : ['onnx', 'faceapi'];
+  const kinds = quick ? ['retinaface'] : ['retinaface', 'ssd-mobilenet', 'faceapi'];
   const servers: Server[] = [];
   try {
     for (const k of kinds) {
@@ -191,7 +191,7 @@ export async function httpSection({ quick, log }: SectionOptions): Promise<Secti
           if (saturated) lag.set(`${s.kind} ${e.name}`, await eventLoopLag(s));
           await drain(s);
           if (h.length > 0) busy.set(`${s.kind} ${e.name}`, h);
-          if (e.path === '/v1/verify' && c === 1 && s.kind === 'onnx') verifyP50 = r.latency.p50;
+          if (e.path === '/v1/verify' && c === 1 && s.kind === 'retinaface') verifyP50 = r.latency.p50;
           rows.push([e.name, s.kind, c, r['2xx'], fmt(r['2xx'] / r.duration), fmtMs(r.latency.p50), fmtMs(r.latency.p99),
             r.non2xx + r.errors + r.timeouts]);
         }
@@ -212,7 +212,7 @@ export async function httpSection({ quick, log }: SectionOptions): Promise<Secti
       return [key.slice(kind.length + 1), kind, `${fmtMs(i.p50)} / ${fmtMs(i.p99)} (${i.n})`, `${fmtMs(b.p50)} / ${fmtMs(b.p99)} (${b.n})`,
         l ? `${fmtMs(l.p50)} / ${fmtMs(l.p99)} / ${fmtMs(l.max)}` : '-'];
     });
-    const worst = [...busy.entries()].filter(([key]) => key.startsWith('onnx ')).map(([, h]) => summarize(h).p99);
+    const worst = [...busy.entries()].filter(([key]) => key.startsWith('retinaface ')).map(([, h]) => summarize(h).p99);
     const body = [
       `The real server (\`buildServer\`, default configuration, \`IRFACE_DETECTOR=${kinds.join('` and `')}\`) runs in a child process on ` +
         `127.0.0.1 with an empty temporary data directory; autocannon drives it from this process (every request carries an API key, as the server requires) for ${duration} s per row after a warm-up; ` +

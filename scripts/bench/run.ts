@@ -15,7 +15,7 @@ import { enrollSection } from './enroll.ts';
 import { mergeReport } from './merge.ts';
 
 const SECTIONS: Record<string, { title: string; run: Section }> = {
-  detect: { title: '1. Detection + landmarks per photo', run: detectSection },
+  detect: { title: '1. Detection per photo', run: detectSection },
   embed: { title: '2. Embedding throughput', run: embedSection },
   http: { title: '3. End-to-end HTTP latency', run: httpSection },
   gallery: { title: '4. Gallery search at 100k and 1M identities', run: gallerySection },
