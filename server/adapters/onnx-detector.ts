@@ -1,7 +1,7 @@
 // Detector on onnxruntime sessions: face-api's SSD MobileNet V1 and 68-point landmark nets ported to ONNX.
 import { inlineHost, type SessionHost, type TensorSession } from './ort/session.ts';
 import type { Detector, DetectOptions, DetectedFace } from '../pipeline/types.ts';
-import type { RgbImage } from '../pipeline/warp.ts';
+import { assertRgb, type RgbImage } from '../pipeline/warp.ts';
 import { fivePointsFrom68 } from '../pipeline/landmarks.ts';
 import type { Device } from '../config.ts';
 import type { DetectorModels, LoadedCard } from '../model/detector-card.ts';
@@ -83,10 +83,7 @@ export class OnnxDetector implements Detector {
   }
 
   async detect(image: RgbImage, options: DetectOptions): Promise<DetectedFace[]> {
-    const { width, height } = image;
-    if (!(width >= 1 && height >= 1) || image.data.length !== width * height * 3) {
-      throw new Error(`detect() needs RGB pixels: got ${image.data.length} bytes for ${width}x${height} (expected ${width * height * 3})`);
-    }
+    assertRgb(image);
     this.inFlight++;
     try {
       const found = await this.locate(image, options);

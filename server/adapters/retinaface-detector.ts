@@ -2,7 +2,7 @@
 // and a zoomed-out second look for faces that fill the frame. Pure math lives in server/pipeline/.
 import { inlineHost, type SessionHost, type TensorSession } from './ort/session.ts';
 import type { Detector, DetectOptions, DetectedFace } from '../pipeline/types.ts';
-import { warpSimilarity, type RgbImage } from '../pipeline/warp.ts';
+import { assertRgb, warpSimilarity, type RgbImage } from '../pipeline/warp.ts';
 import type { Device, Orientation } from '../config.ts';
 import { FIVE_POINTS, type LoadedCard, type RetinaFaceCard } from '../model/detector-card.ts';
 import { decodeRetinaFace, priorBoxes, toBgrMinusMean, type PriorSpec, type RawFace } from '../pipeline/retinaface-math.ts';
@@ -66,10 +66,8 @@ export class RetinaFaceDetector implements Detector {
   }
 
   async detect(image: RgbImage, options: DetectOptions): Promise<DetectedFace[]> {
+    assertRgb(image);
     const { width, height } = image;
-    if (!(width >= 1 && height >= 1) || image.data.length !== width * height * 3) {
-      throw new Error(`detect() needs RGB pixels: got ${image.data.length} bytes for ${width}x${height} (expected ${width * height * 3})`);
-    }
     this.inFlight++;
     try {
       let faces = (await this.run([image], options.minScore))[0];

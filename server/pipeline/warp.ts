@@ -8,6 +8,14 @@ export interface RgbImage {
   height: number;
 }
 
+/** Throws unless `image` holds width x height interleaved RGB bytes (what every detector needs). */
+export function assertRgb(image: RgbImage): void {
+  const { width, height } = image;
+  if (!(width >= 1 && height >= 1) || image.data.length !== width * height * 3) {
+    throw new Error(`detect() needs RGB pixels: got ${image.data.length} bytes for ${width}x${height} (expected ${width * height * 3})`);
+  }
+}
+
 /** Black: what outside the image reads as in aligned crops, like dlib's chips. */
 const BLACK: readonly [number, number, number] = [0, 0, 0];
 
