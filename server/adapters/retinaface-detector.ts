@@ -7,7 +7,7 @@ import type { Device, Orientation } from '../config.ts';
 import { FIVE_POINTS, type LoadedCard, type RetinaFaceCard } from '../model/detector-card.ts';
 import { decodeRetinaFace, priorBoxes, toBgrMinusMean, type PriorSpec, type RawFace } from '../pipeline/retinaface-math.ts';
 import type { Similarity } from '../pipeline/geometry.ts';
-import { ORIENTATION, orientFaces, zoomOutView, type OrientationSettings, type ViewRunner } from '../pipeline/orient-faces.ts';
+import { ORIENTATION, ORIENTATION_RULE, orientFaces, zoomOutView, type OrientationSettings, type ViewRunner } from '../pipeline/orient-faces.ts';
 import { pointsFromView } from '../pipeline/orientation.ts';
 
 export interface RetinaFaceOptions {
@@ -42,7 +42,7 @@ export class RetinaFaceDetector implements Detector {
   ) {
     const { card } = model;
     this.name = `onnx retinaface mobilenet-0.25 (onnxruntime ${device}, orientation ${orientation})`;
-    this.version = `${card.id}@${card.sha256.slice(0, 12)}${orientation === 'auto' ? '+orient' : ''}`;
+    this.version = `${card.id}@${card.sha256.slice(0, 12)}${orientation === 'auto' ? `+orient${ORIENTATION_RULE}` : ''}`;
     this.spec = { steps: card.priors.steps, minSizes: card.priors.min_sizes, variances: card.priors.variances };
     this.perm = FIVE_POINTS.map((n) => card.outputs.landmarks.points.indexOf(n));
   }

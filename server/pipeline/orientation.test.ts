@@ -49,7 +49,7 @@ test('the central face is the one nearest the view centre, within a quarter side
  * with landmarks that look upright whatever the truth (RetinaFace's failure on upside-down faces), and a
  * logit that falls with how far from upright the face stands in that view.
  */
-function scene(truth: { centre: Point; roll: number; size: number }[]) {
+function scene(truth: { centre: Point; roll: number; size: number }[], degreesPerLogit = 10) {
   const calls: number[] = [];
   const run = async (views: readonly Similarity[], side: number): Promise<RawFace[][]> => {
     calls.push(views.length);
@@ -61,7 +61,7 @@ function scene(truth: { centre: Point; roll: number; size: number }[]) {
       // Points: the true points where the face is within 60° of upright, else upright-looking ones.
       const shown = Math.abs(viewRoll) <= 60 ? viewRoll : 0;
       const points = turned(shown, c.x, c.y, size / 60);
-      return [{ score: 0.99, logit: 8 - Math.abs(viewRoll) / 10, box: { x: c.x - size / 2, y: c.y - size / 2, width: size, height: size }, points }];
+      return [{ score: 0.99, logit: 8 - Math.abs(viewRoll) / degreesPerLogit, box: { x: c.x - size / 2, y: c.y - size / 2, width: size, height: size }, points }];
     }));
   };
   return { run, calls };
@@ -71,13 +71,13 @@ function detected(t: { centre: Point; roll: number; size: number }, pointsRoll: 
   return { score: 0.99, logit: 5, box: { x: t.centre.x - t.size / 2, y: t.centre.y - t.size / 2, width: t.size, height: t.size }, points: turned(pointsRoll, t.centre.x, t.centre.y, t.size / 60) };
 }
 
-test('upright faces keep their own landmarks and cost one batch of two views each', async () => {
+test('upright faces keep their own landmarks and cost one batch of four views each', async () => {
   const t = { centre: { x: 300, y: 200 }, roll: 5, size: 120 };
   const { run, calls } = scene([t]);
   const first = detected(t, 5);
   const [out] = await orientFaces([first], run);
   assert.deepEqual(out.points, first.points);
-  assert.deepEqual(calls, [2]);
+  assert.deepEqual(calls, [4]);
 });
 
 test('an upside-down face whose landmarks look upright is found upside down', async () => {
@@ -97,14 +97,22 @@ test('sideways and tilted faces: points that only roughly follow the turn are me
   }
 });
 
-test('where neither first view convinces, the four quadrants are tried as well', async () => {
-  // Points claim 45°, the face lies at -45°: both first views leave it 90° from upright (logits below 3.5).
-  const t = { centre: { x: 300, y: 200 }, roll: -45, size: 120 };
-  const { run, calls } = scene([t]);
+test("where no first view convinces, the photo's own quadrants are tried as well", async () => {
+  // Points claim 45°, the face is upright: every first view leaves it 45° or more from upright, and this
+  // detector's confidence falls fast (logit 8 - 45/4 < 5), so none convinces.
+  const t = { centre: { x: 300, y: 200 }, roll: 0, size: 120 };
+  const { run, calls } = scene([t], 4);
   const [out] = await orientFaces([detected(t, 45)], run);
-  assert.deepEqual(calls.slice(0, 2), [2, 4]);
-  assert.ok(near(out.rollDeg, -45, 2), `got ${out.rollDeg}`);
-  assert.ok(ORIENTATION.confidentLogit > 8 - 75 / 10);
+  assert.deepEqual(calls.slice(0, 2), [4, 4]);
+  assert.ok(near(out.rollDeg, 0, 2), `got ${out.rollDeg}`);
+  assert.ok(ORIENTATION.confidentLogit > 8 - 45 / 4);
+});
+
+test('a sideways face whose landmarks look upright is found sideways', async () => {
+  const t = { centre: { x: 300, y: 200 }, roll: 90, size: 120 };
+  const { run } = scene([t]);
+  const [out] = await orientFaces([detected(t, -9)], run);
+  assert.ok(near(out.rollDeg, 90, 2), `got ${out.rollDeg}`);
 });
 
 test('zoomed-out view: the image spans 60% of a canvas of 160 to 640 pixels, centred', () => {
