@@ -1,6 +1,9 @@
 // mergeReport: a partial run replaces only its own sections and Targets rows; the other figures stay as committed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../server/config.ts';
 import { mergeReport } from './merge.ts';
 
 const report = (opening: string, targets: string[], sections: [number, string][]) => [
@@ -26,6 +29,8 @@ test('section 3 and its Targets rows are replaced; sections 1 and 4 and their ro
     '| 3 | healthz | <= 50 ms | 60 ms | **MISSED** |', '| 4 | hnsw | <= 5 ms | 1 ms | met |']);
   assert.match(out, /^# Benchmarks\n\nWritten by `npm run bench` on day 1\. Section 3 was rerun alone later by `npm run bench -- --only http --merge`/);
   assert.equal(out.indexOf('## 1.') < out.indexOf('## 3.') && out.indexOf('## 3.') < out.indexOf('## 4.'), true);
+  assert.match(out, /new three\n\n## 4\./, 'a blank line before the next heading, though the new section ended its report');
+  assert.ok(out.endsWith('old four\n'));
 });
 
 test('merging twice keeps one note and one copy of the section', () => {
@@ -39,4 +44,12 @@ test('a section the report did not have is inserted in order; a section missing 
   const out = mergeReport(without, fresh, [3], 'cmd');
   assert.ok(out.indexOf('## 1.') < out.indexOf('## 3.') && out.indexOf('## 3.') < out.indexOf('## 4.'), out);
   assert.throws(() => mergeReport(existing, fresh, [2], 'cmd'), /no section 2/);
+});
+
+test('on the committed docs/BENCHMARKS.md, merging its own section 3 back changes only the opening note', () => {
+  const doc = readFileSync(join(PROJECT_ROOT, 'docs/BENCHMARKS.md'), 'utf8');
+  const out = mergeReport(doc, doc, [3], 'cmd');
+  const [a, b] = [doc.split('\n'), out.split('\n')];
+  assert.equal(b.length, a.length);
+  assert.deepEqual(a.flatMap((l, i) => (l === b[i] ? [] : [i])), [2], 'only the opening paragraph (line 3) differs');
 });

@@ -53,5 +53,6 @@ export function mergeReport(existing: string, fresh: string, numbers: readonly n
     '(its own first line gives when, on which source and under what load).';
   const [title, opening, ...after] = old.head.split('\n\n');
   const head = [title, (opening ?? '').replace(RERUN_NOTE, '') + note, ...after].join('\n\n');
-  return head + parts.map((p) => p.text.endsWith('\n') ? p.text : `${p.text}\n`).join('');
+  // Blocks are separated by one blank line wherever they came from (the last block of a report ends with one newline).
+  return (head.trimEnd() + '\n\n' + parts.map((p) => `${p.text.trimEnd()}\n\n`).join('')).trimEnd() + '\n';
 }
