@@ -255,6 +255,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out-dir", default=str(REPO_ROOT / "models"))
     parser.add_argument("--lfw-sample", type=int, default=2000, help="LFW images for the mean measurement (0: none)")
+    parser.add_argument("--mean-lfw", help="output of retinaface_mean_lfw.py for this model (LFW View 2 per mean), "
+                                           "recorded in the card's pixel_mean")
     args = parser.parse_args(argv)
     command = shlex.join(["python", "scripts/export_retinaface_onnx.py", *argv])
     out_dir = Path(args.out_dir)
@@ -274,6 +276,11 @@ def main(argv=None) -> int:
     mean = {"candidates": {k: list(v) for k, v in mean_eval.CANDIDATES.items()}, "chosen": list(post.MEAN_BGR),
             "command": f"python scripts/retinaface_mean_eval.py --lfw-sample {args.lfw_sample}",
             "figures": mean_eval.evaluate(ours, args.lfw_sample), "decision": post.MEAN_DECISION}
+    if args.mean_lfw:
+        verification = json.loads(Path(args.mean_lfw).read_text())
+        if verification.get("detector_sha256") != sha256_file(path):
+            raise SystemExit(f"{args.mean_lfw} was measured on another detector file; rerun retinaface_mean_lfw.py")
+        mean["lfw_view2_verification"] = verification
     order = landmark_order(ours, min(args.lfw_sample, 500))
     print(f"mean: {json.dumps(mean['figures'])}\nlandmark order: {json.dumps(order)}")
     parity = {"command": command, "ort_vs_torch": ort_vs_torch,

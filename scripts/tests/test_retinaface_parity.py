@@ -131,6 +131,9 @@ def test_pixel_mean_is_the_training_mean(card, ours):
     assert post.MEAN_BGR == (104.0, 117.0, 123.0)
     assert card["input"]["normalization"] == {"mean": [104.0, 117.0, 123.0], "std": [1.0, 1.0, 1.0]}
     assert card["pixel_mean"]["chosen"] == [104.0, 117.0, 123.0]
+    lfw = card["pixel_mean"]["lfw_view2_verification"]  # slow (retinaface_mean_lfw.py); recorded for this file
+    assert lfw["detector_sha256"] == card["sha256"]
+    assert lfw["training (104, 117, 123)"]["accuracy_mean"] >= lfw["wheel (104, 117, 127)"]["accuracy_mean"]
     image = np.full((2, 2, 3), [200, 100, 50], np.uint8)  # RGB
     np.testing.assert_array_equal(post.preprocess(image)[:, 0, 0], [50 - 104, 100 - 117, 200 - 123])
     # With it the demo photos at the server's 640 px give exactly their 22 faces at 0.5.
