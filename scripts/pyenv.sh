@@ -4,7 +4,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 req="$here/requirements.txt"
-hash="$(sha256sum "$req" | cut -c1-16)"
+nodeps="$here/requirements-nodeps.txt"  # packages whose declared dependencies requirements.txt replaces
+hash="$(cat "$req" "$nodeps" | sha256sum | cut -c1-16)"
 root="${IRFACE_PYENV_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/irface}"
 venv="$root/venv-$hash"
 if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
@@ -14,6 +15,7 @@ if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check --upgrade pip >&2
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >&2
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$nodeps" >&2
   touch "$venv/.complete"
 fi
 echo "$venv"

@@ -151,7 +151,8 @@ class RetinaFaceMNet(nn.Module):
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
             expected = {"kernel_shape": list(conv.kernel_size), "strides": list(conv.stride),
                         "pads": list(conv.padding) * 2, "group": conv.groups}
-            got = {k: attrs.get(k, [1, 1] if k == "strides" else 1) for k in expected}
+            defaults = {"kernel_shape": list(inits[weight].shape[2:]), "strides": [1, 1], "pads": [0] * 4, "group": 1}
+            got = {k: attrs.get(k, defaults[k]) for k in expected}  # ONNX Conv's defaults when absent
             leaky = "LeakyRelu" in consumers.get(node.output[0], [])
             if got != expected or leaky != bool(getattr(conv, "act", False)):
                 raise ValueError(f"wheel conv {node.output[0]} {got}, leaky={leaky} does not fit {conv} {expected}")

@@ -131,6 +131,9 @@ def test_pixel_mean_is_the_training_mean(card, ours):
     assert post.MEAN_BGR == (104.0, 117.0, 123.0)
     assert card["input"]["normalization"] == {"mean": [104.0, 117.0, 123.0], "std": [1.0, 1.0, 1.0]}
     assert card["pixel_mean"]["chosen"] == [104.0, 117.0, 123.0]
+    lfw = card["pixel_mean"]["lfw_view2_verification"]  # slow (retinaface_mean_lfw.py); recorded for this file
+    assert lfw["detector_sha256"] == card["sha256"]
+    assert lfw["training (104, 117, 123)"]["accuracy_mean"] >= lfw["wheel (104, 117, 127)"]["accuracy_mean"]
     image = np.full((2, 2, 3), [200, 100, 50], np.uint8)  # RGB
     np.testing.assert_array_equal(post.preprocess(image)[:, 0, 0], [50 - 104, 100 - 117, 200 - 123])
     # With it the demo photos at the server's 640 px give exactly their 22 faces at 0.5.
@@ -167,3 +170,22 @@ def test_torch_port_runs_odd_sizes_like_the_wheel(port, wheel_bytes):
     assert got[0].shape[1] == post.priors(37, 53).shape[0]
     for a, b in zip(got, ref):
         assert np.abs(a.numpy() - b).max() <= 1e-4
+
+
+def test_reference_fixture_is_current(repo_root, ours):
+    # models/<id>.reference.json is what the TypeScript adapter is tested against; it must match this model.
+    saved = json.loads((repo_root / "models" / f"{exp.DETECTOR_ID}.reference.json").read_text())
+    fresh = exp.reference_cases(ours)
+    tol = saved["tolerance"]
+    assert len(saved["cases"]) == len(fresh["cases"]) >= 4
+    for s, f in zip(saved["cases"], fresh["cases"]):
+        assert (s["rgb_sha256"], s["priors"]) == (f["rgb_sha256"], f["priors"]), s["photo"]
+        for sp, fp in zip(s["top_priors"], f["top_priors"]):
+            assert sp["index"] == fp["index"]
+            for k in exp.OUTPUTS:
+                assert np.abs(np.subtract(sp[k], fp[k])).max() <= tol["raw"]
+        assert len(s["faces"]) == len(f["faces"]) >= 1
+        for sf, ff in zip(s["faces"], f["faces"]):
+            assert abs(sf["score"] - ff["score"]) <= tol["score"]
+            assert np.abs(np.subtract(sf["box"], ff["box"])).max() <= tol["box_px"]
+            assert np.abs(np.subtract(sf["landmarks"], ff["landmarks"])).max() <= tol["landmark_px"]
