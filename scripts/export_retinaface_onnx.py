@@ -245,7 +245,12 @@ def detector_card(path: Path, parameters: int, provenance: dict, parity: dict, m
         "postprocessing": {"score_rule": "keep scores[..., 1] > min_score", "min_score": post.MIN_SCORE,
                            "nms": "greedy by descending score (stable); drop a box whose IoU with a kept box is "
                                   "> 0.4; IoU on decoded pixel boxes, areas w*h", "iou_threshold": post.IOU_THRESHOLD,
-                           "max_results": post.MAX_RESULTS},
+                           "max_results": post.MAX_RESULTS,
+                           # The server ranks faces scoring at least this before lower-scoring boxes (pipeline/select.ts).
+                           "confident_score": 0.9,
+                           "confident_score_meaning": "faces scoring at least this rank before lower-scoring boxes when "
+                                                      "the API orders faces (verify takes the first): the 22 faces of "
+                                                      "face-api's demo photos score 0.969 to 1.000 at 640 px"},
         "provenance": provenance, "parity": parity, "pixel_mean": mean,
     }
 
@@ -292,7 +297,13 @@ def main(argv=None) -> int:
         "export": {"command": command, "exporter": "torch.onnx (TorchScript, dynamo=False)", "torch": torch.__version__,
                    "onnx": onnx.__version__, "onnxruntime": ort.__version__, "opset": OPSET}}
     write_json(out_dir / f"{DETECTOR_ID}.reference.json", reference_cases(ours), indent=None)
-    write_json(out_dir / f"{DETECTOR_ID}.json", detector_card(path, rf.parameter_count(model), prov, parity, mean, order))
+    card = detector_card(path, rf.parameter_count(model), prov, parity, mean, order)
+    card_path = out_dir / f"{DETECTOR_ID}.json"
+    if card_path.exists():  # results measured on this very file (npm run eval:lfw -- --write-card) stay with it
+        old = json.loads(card_path.read_text())
+        if old.get("sha256") == card["sha256"] and "evaluation" in old:
+            card["evaluation"] = old["evaluation"]
+    write_json(card_path, card)
     return 0
 
 
