@@ -110,6 +110,7 @@ export async function openRuntimeGallery(config: Config, runtime: Runtime, purpo
   try {
     const gallery = await openGallery({
       dataDir: config.dataDir,
+      databaseUrl: config.databaseUrl,
       modelId: runtime.model.card.id,
       dim: runtime.model.card.output.dim,
       efSearch: config.hnswEfSearch,
