@@ -92,7 +92,8 @@ export class HnswIndex implements VectorIndex {
     this.#check(vector, 'upsert');
     if (!Number.isInteger(label) || label < 0 || label > MAX_LABEL) throw new RangeError(`HnswIndex: bad label ${label}`);
     if (!this.#stored.has(label) && this.#hnsw.getCurrentCount() >= this.#hnsw.getMaxElements()) {
-      this.#hnsw.resizeIndex(this.#hnsw.getMaxElements() * 2);
+      // A loaded index has exactly as many slots as it had vectors (hnswlib sizes it so), possibly zero.
+      this.#hnsw.resizeIndex(Math.max(this.#initialCapacity, this.#hnsw.getMaxElements() * 2));
     }
     this.#hnsw.addPoint(Array.from(vector), label);
     this.#stored.add(label);
