@@ -9,6 +9,50 @@ export const CHANNEL = 'irface_centers';
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5000;
 
+/**
+ * Keeps a dedicated connection LISTENing on `channel`, reconnecting with backoff; calls wake() on every
+ * notification and after every (re)connection. Returns a function that stops it.
+ */
+export async function listenForever(newClient: () => pg.Client, channel: string, wake: () => void,
+  log: (msg: string, data?: Record<string, unknown>) => void): Promise<() => Promise<void>> {
+  let stopped = false;
+  let client: pg.Client | undefined;
+  let delay = RECONNECT_MIN_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const connect = async (): Promise<void> => {
+    if (stopped) return;
+    const c = newClient();
+    client = c;
+    let lost = false;
+    const onLost = (err?: Error) => {
+      if (lost || stopped) return;
+      lost = true;
+      log(`listening connection (${channel}) lost, reconnecting`, { error: String(err ?? 'closed'), retryMs: delay });
+      c.end().catch(() => {});
+      timer = setTimeout(() => void connect(), delay);
+      delay = Math.min(RECONNECT_MAX_MS, delay * 2);
+    };
+    c.on('error', onLost);
+    c.on('end', () => onLost());
+    c.on('notification', () => wake());
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${channel}`);
+    } catch (err) {
+      onLost(err as Error);
+      return;
+    }
+    delay = RECONNECT_MIN_MS;
+    wake(); // whatever was committed while not listening
+  };
+  await connect();
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await client?.end().catch(() => {});
+  };
+}
+
 export class PgChangeFeed implements ChangeFeed {
   readonly #pool: pg.Pool;
   readonly #newClient: () => pg.Client;
@@ -52,42 +96,10 @@ export class PgChangeFeed implements ChangeFeed {
   }
 
   async listen(wake: () => void, log: (msg: string, data?: Record<string, unknown>) => void): Promise<() => Promise<void>> {
-    let stopped = false;
-    let client: pg.Client | undefined;
-    let delay = RECONNECT_MIN_MS;
-    let timer: NodeJS.Timeout | undefined;
-    const connect = async (): Promise<void> => {
-      if (stopped) return;
-      const c = this.#newClient();
-      client = c;
-      let lost = false;
-      const onLost = (err?: Error) => {
-        if (lost || stopped) return;
-        lost = true;
-        log('gallery change feed: listening connection lost, reconnecting', { error: String(err ?? 'closed'), retryMs: delay });
-        c.end().catch(() => {});
-        timer = setTimeout(() => void connect(), delay);
-        delay = Math.min(RECONNECT_MAX_MS, delay * 2);
-      };
-      c.on('error', onLost);
-      c.on('end', () => onLost());
-      c.on('notification', () => wake());
-      try {
-        await c.connect();
-        await c.query(`LISTEN ${CHANNEL}`);
-      } catch (err) {
-        onLost(err as Error);
-        return;
-      }
-      delay = RECONNECT_MIN_MS;
-      wake(); // whatever was committed while not listening
-    };
-    await connect();
+    const stopListening = await listenForever(this.#newClient, CHANNEL, wake, (m, d) => log(`gallery change feed: ${m}`, d));
     const stop = async () => {
-      stopped = true;
-      clearTimeout(timer);
       this.#stops.delete(stop);
-      await client?.end().catch(() => {});
+      await stopListening();
     };
     this.#stops.add(stop);
     return stop;

@@ -44,7 +44,7 @@ export class PgStore implements GalleryStore {
     // a listener it would crash the process. The pool discards it and opens a new one on the next query.
     pool.on('error', () => {});
     try {
-      await migrate(pool);
+      await migratePostgres(pool);
     } catch (err) {
       await pool.end();
       throw err;
@@ -105,7 +105,8 @@ function connectionLost(err: unknown): boolean {
   return typeof code !== 'string' || code.startsWith('08') || code.startsWith('57');
 }
 
-async function migrate(pool: pg.Pool): Promise<void> {
+/** Applies pending migrations of the PostgreSQL schema (gallery and API keys) once, under an advisory lock. */
+export async function migratePostgres(pool: pg.Pool): Promise<void> {
   const all = loadMigrations(PG_MIGRATIONS_DIR);
   const client = await pool.connect();
   try {

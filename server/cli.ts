@@ -59,7 +59,7 @@ async function run(argv: string[]): Promise<unknown> {
       return migrateStoreCommand(need('a target (postgres:// URL or a folder)'));
     case 'keys':
       try {
-        return keysCommand(positionals[0], positionals[1], { scope: values.scope, name: values.name });
+        return await keysCommand(positionals[0], positionals[1], { scope: values.scope, name: values.name });
       } catch (e) {
         throw new UsageError((e as Error).message);
       }

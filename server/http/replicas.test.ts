@@ -2,11 +2,14 @@
 // reflected by the other within 1 s; a replica that was stopped, or whose database connections were cut,
 // catches up; concurrent enrolment into one identity on both keeps every face.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
 import { freePort, testPgOrSkip } from '../../gallery/pg-test-server.ts';
 import { tempDir } from '../../gallery/test-helpers.ts';
+import { PROJECT_ROOT } from '../config.ts';
 import { startReplica, type ReplicaProcess } from '../replica-process.ts';
 import { demoPhoto, form, TEST_ADMIN_KEY } from '../test-support.ts';
 
@@ -63,6 +66,26 @@ async function seenBy(base: string, photo: Buffer, ok: (ids: string[]) => boolea
   }
 }
 
+/** `irface keys …` against the shared database, as an operator would run it on any machine. */
+function keysCli(url: string, args: string[]): any {
+  const out = execFileSync(process.execPath, [join(PROJECT_ROOT, 'bin/irface.mjs'), 'keys', ...args], {
+    env: { ...process.env, IRFACE_DATABASE_URL: url, IRFACE_DATA_DIR: tempDir(), IRFACE_LOG_LEVEL: 'silent' }, encoding: 'utf8',
+  });
+  return JSON.parse(out);
+}
+
+/** Polls GET /v1/status with `key` until it answers `status`; fails if that takes longer than `ms`. */
+async function keyAnswers(base: string, key: string, status: number, ms: number, what: string): Promise<void> {
+  const t0 = performance.now();
+  for (;;) {
+    const r = await fetch(`${base}/v1/status`, { headers: { authorization: `Bearer ${key}` } });
+    await r.arrayBuffer();
+    if (r.status === status) return;
+    assert.ok(performance.now() - t0 <= ms, `${what}: still ${r.status} after ${ms} ms`);
+    await new Promise((ok) => setTimeout(ok, 20));
+  }
+}
+
 const photos = await Promise.all([2, 3, 4, 5].map(async (n) => {
   const src = readFileSync(demoPhoto(n));
   return Promise.all([0, 1, 2, 3].map((i) => sharp(src).resize(480 + 8 * i).jpeg({ quality: 90 }).toBuffer()));
@@ -84,6 +107,14 @@ test('replicas over HTTP: propagation within 1 s both ways, restart and reconnec
   assert.equal((await api(b.base, `/v1/identities/${p1}`, { method: 'DELETE' })).status, 204);
   const d2 = await seenBy(a.base, photos[1][1], (ids) => !ids.includes(p1), performance.now(), PROMISE_MS, 'deletion on B seen by A');
   t.diagnostic(`first successful search sent ${d1.toFixed(0)} ms (enrol) and ${d2.toFixed(0)} ms (delete) after the acknowledgement`);
+
+  // API keys live in PostgreSQL too: one created or revoked with `irface keys` works or stops on both replicas.
+  const created = keysCli(url, ['create', '--scope', 'recognize', '--name', 'replica test']);
+  for (const r of [a, b]) await keyAnswers(r.base, created.key, 200, PROMISE_MS, 'a new key');
+  assert.equal((await fetch(`${a.base}/v1/identities`, { headers: { authorization: `Bearer ${created.key}` } })).status, 403, 'recognize is not admin');
+  assert.ok(keysCli(url, ['list']).some((k: { id: string }) => k.id === created.id));
+  keysCli(url, ['revoke', created.id]);
+  for (const r of [a, b]) await keyAnswers(r.base, created.key, 401, PROMISE_MS, 'a revoked key');
 
   // Stop B; enrol and delete on A; restart B on its data directory: it loads its index and replays the log.
   assert.equal(await b.stop(), 0);
