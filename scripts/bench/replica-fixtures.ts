@@ -38,7 +38,7 @@ export async function bulkFill(url: string, n: number, dim: number, modelId: str
       const vecs = rows.map((_, i) => f32(unit(seed * 7_000_003 + start + i, dim)));
       const labels = rows.map((r) => r.label);
       await c.query(`INSERT INTO faces (id, identity_label, embedding, model_id, det_score, box, image_sha256, created_at)
-        SELECT 'f-' || l, l, e, $3, 0.99, '{"x":0,"y":0,"width":100,"height":100}', md5(l::text), $4 FROM unnest($1::int[], $2::bytea[]) AS t(l, e)`,
+        SELECT 'f-' || l, l, e, $3, 0.99, '{"x":0,"y":0,"width":100,"height":100}', encode(sha256(l::text::bytea), 'hex'), $4 FROM unnest($1::int[], $2::bytea[]) AS t(l, e)`,
       [labels, vecs, modelId, now]);
       await c.query(`INSERT INTO centers (identity_label, sum, count, center) SELECT l, e, 1, e FROM unnest($1::int[], $2::bytea[]) AS t(l, e)`, [labels, vecs]);
       await c.query('COMMIT');

@@ -1,6 +1,7 @@
 // Section 6: several replicas on one PostgreSQL gallery: propagation delay between replicas, search throughput
 // of 1 vs 2 replicas pinned to one core each, and a replica's start-up on 100k identities (saved index vs rebuild).
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -34,7 +35,9 @@ async function propagation(pgs: TestPg, count: number, log: (m: string) => void)
   for (let i = 0; i < count; i++) {
     const id = (await leader.createIdentity({ name: `p${i}` })).id;
     const v = propagationVector(1, i);
-    await leader.addFaces(id, [{ embedding: v, detScore: 0.99, box: { x: 0, y: 0, width: 100, height: 100 }, imageSha256: `sha-${i}`, crop: null }]);
+    const sha = createHash('sha256').update(`propagation-${i}`).digest('hex');
+    const r = await leader.addFaces(id, [{ embedding: v, detScore: 0.99, box: { x: 0, y: 0, width: 100, height: 100 }, imageSha256: sha, crop: null }]);
+    if (r.results[0].status !== 'added') throw new Error(`leader enrolment ${i}: ${JSON.stringify(r.results[0])}`);
     const acked = epochMs();
     const [j, seen] = (await next()).split(' ');
     if (Number(j) !== i) throw new Error(`follower reported ${j}, expected ${i}`);
@@ -78,6 +81,8 @@ export async function replicasSection({ quick, log }: SectionOptions): Promise<S
   const N_GALLERY = quick ? 10_000 : 100_000;
   const SECONDS = quick ? 5 : 15;
   const pgs = await startTestPg();
+  // Interrupted runs still stop the cluster (its exit hook runs on process.exit, not on a signal).
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
   try {
     // 1. Propagation.
     const loadProp = load();
@@ -138,16 +143,16 @@ export async function replicasSection({ quick, log }: SectionOptions): Promise<S
         `**Propagation.** A leader gallery in this process enrols ${N_PROP} one-face identities one after another (synthetic 128-d unit vectors); ` +
           'a follower replica in a second process (its own pool, LISTEN connection and HNSW index) polls its index for each and reports the moment its search finds it. ' +
           'Delay = follower\'s time of finding it − leader\'s time of the acknowledged addFaces (one clock, two processes).',
-        table(['enrolments', 'p50', 'p99', 'max', 'load average (1/5/15) before → after'], [propRow]),
+        table(['enrolments', 'p50 ms', 'p99 ms', 'max ms', 'load average (1/5/15) before → after'], [propRow]),
         `**Search throughput.** Real servers (\`node --import tsx server/main.ts\`, 1 detection and 1 embedding thread each) pinned with \`taskset -c\` to one core each, ` +
           `behind a small round-robin Node proxy in this process; autocannon (4 connections per replica, ${SECONDS} s after a 3 s warm-up) posts one 640-px demo photo to /v1/search. ` +
           'The proxy and autocannon are not pinned: they share the two cores with the replicas.',
-        table(['setup', 'search requests/s', 'p50', 'p99', 'non-2xx/errors', 'load average before → after'], tpRows),
+        table(['setup', 'search requests/s', 'p50 ms', 'p99 ms', 'non-2xx/errors', 'load average before → after'], tpRows),
         `Ratio 2 replicas / 1 replica: ${fmt(ratio)}x.`,
         `**Start-up on ${fmt(N_GALLERY)} identities.** Gallery open (index part of a server start: model loading excluded) of a replica on a gallery filled through SQL ` +
-          `(one face and center each, 128-d). First with an empty data directory (rebuild from the stored centers), then, after its index was saved (${fmtMs(saveMs)}) and another ` +
+          `(one face and center each, 128-d). First with an empty data directory (rebuild from the stored centers), then, after its index was saved (${fmtMs(saveMs)} ms) and another ` +
           '1,000 identities were written, from the saved index replaying only the newer log entries.',
-        table(['start', 'index', 'centers', 'open time', 'index file'], startRows),
+        table(['start', 'index', 'centers', 'open ms', 'index file'], startRows),
         `Load average before the start-up runs: ${loadStart}; after: ${load()}.`,
       ],
       targets: [
