@@ -55,6 +55,7 @@ export class IndexKeeper {
       this.#sync = new ReplicaSync(store.changeFeed, index, modelId, log, {
         exclusive: (fn) => this.#exclusive(fn),
         applied: (n) => this.#applied(n),
+        rebuildLocked: () => this.#rebuild(),
       });
     }
   }

@@ -18,6 +18,8 @@ export interface SyncHooks {
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
   /** Tells the keeper that n labels changed in the index (its save policy counts them). */
   applied(n: number): Promise<void>;
+  /** Rebuilds the index from the stored centers; called under the lock already held. */
+  rebuildLocked(): Promise<void>;
 }
 
 export class ReplicaSync {
@@ -80,6 +82,15 @@ export class ReplicaSync {
     for (;;) {
       const { modelId, changes } = await this.#feed.changesSince(this.#appliedSeq, PAGE);
       if (changes.length === 0) break;
+      if (changes[0].seq !== this.#appliedSeq + 1) {
+        // Sequences have no gaps, so entries this replica still needed were pruned from the log: start over.
+        this.#log.warn('gallery index: change-log entries were pruned before this replica applied them, rebuilding',
+          { appliedSeq: this.#appliedSeq, next: changes[0].seq });
+        this.#appliedSeq = await this.head();
+        await this.#hooks.rebuildLocked();
+        labels += this.#index.size;
+        continue;
+      }
       if (modelId !== this.#modelId) {
         // `irface reindex` switched the shared gallery to another model: this replica's embeddings no longer
         // compare with the stored ones. It keeps serving what it has and says so; a restart with the new model fixes it.
