@@ -49,6 +49,29 @@ async function propagation(pgs: TestPg, count: number, log: (m: string) => void)
   return delays;
 }
 
+/**
+ * Center writes/s that one database takes from two replicas: 8 concurrent one-face enrolments per replica, each
+ * writer into its own identity (no row contention: what remains is the change log's counter row and the commit).
+ */
+async function writeRate(pgs: TestPg, seconds: number): Promise<{ perSec: number; total: number }> {
+  const url = await pgs.newDatabase();
+  const open = (name: string) => openGallery({ dataDir: tempDir(name), databaseUrl: url, modelId: 'bench-writes', dim: PROPAGATION_DIM });
+  const replicas = [await open('w-a'), await open('w-b')];
+  let total = 0;
+  const deadline = performance.now() + seconds * 1000;
+  await Promise.all(replicas.flatMap((g, r) => Array.from({ length: 8 }, async (_, w) => {
+    const id = (await g.createIdentity({ name: `writer-${r}-${w}` })).id;
+    for (let i = 0; performance.now() < deadline; i++) {
+      const sha = createHash('sha256').update(`${r}-${w}-${i}`).digest('hex');
+      const res = await g.addFaces(id, [{ embedding: propagationVector(2 + r * 8 + w, i), detScore: 0.99, box: { x: 0, y: 0, width: 100, height: 100 }, imageSha256: sha, crop: null }]);
+      if (res.results[0].status !== 'added') throw new Error(`write rate: ${JSON.stringify(res.results[0])}`);
+      total++;
+    }
+  })));
+  await Promise.all(replicas.map((g) => g.close()));
+  return { perSec: total / seconds, total };
+}
+
 /** Search requests/s through a round-robin proxy to `replicas` servers, each pinned to its own core. */
 async function throughput(url: string, cores: number[], seconds: number, photo: Buffer, log: (m: string) => void) {
   const replicas: ReplicaProcess[] = [];
@@ -88,6 +111,10 @@ export async function replicasSection({ quick, log }: SectionOptions): Promise<S
     const loadProp = load();
     const delays = summarize(await propagation(pgs, N_PROP, log));
     const propRow = [N_PROP, fmtMs(delays.p50), fmtMs(delays.p99), fmtMs(delays.max), `${loadProp} → ${load()}`];
+    const loadWrites = load();
+    log(`replicas: write rate for ${SECONDS} s`);
+    const writes = await writeRate(pgs, SECONDS);
+    const writeRow = [fmt(writes.perSec), writes.total, SECONDS, `${loadWrites} → ${load()}`];
 
     // 2. Search throughput: 1 replica on core 0 vs 2 replicas on cores 0 and 1, same gallery (the 4 demo people).
     const url = await pgs.newDatabase();
@@ -144,6 +171,10 @@ export async function replicasSection({ quick, log }: SectionOptions): Promise<S
           'a follower replica in a second process (its own pool, LISTEN connection and HNSW index) polls its index for each and reports the moment its search finds it. ' +
           'Delay = follower\'s time of finding it − leader\'s time of the acknowledged addFaces (one clock, two processes).',
         table(['enrolments', 'p50 ms', 'p99 ms', 'max ms', 'load average (1/5/15) before → after'], [propRow]),
+        `**Center writes.** Two replica galleries in this process, 8 concurrent writers each, every writer enrolling one face at a time into its own identity for ${SECONDS} s ` +
+          '(each enrolment: identity row lock, face insert, center update, change-log entry, commit). Without row contention, what bounds this is the change log\'s ' +
+          'counter row, held from the center update to the commit, and the machine (both replicas and PostgreSQL share its cores).',
+        table(['acknowledged enrolments/s', 'enrolments', 'seconds', 'load average before → after'], [writeRow]),
         `**Search throughput.** Real servers (\`node --import tsx server/main.ts\`, 1 detection and 1 embedding thread each) pinned with \`taskset -c\` to one core each, ` +
           `behind a small round-robin Node proxy in this process; autocannon (4 connections per replica, ${SECONDS} s after a 3 s warm-up) posts one 640-px demo photo to /v1/search. ` +
           'The proxy and autocannon are not pinned: they share the two cores with the replicas.',
