@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import { centerFromEmbeddings, cosine, l2Norm } from './center-math.ts';
 import { GalleryError } from './errors.ts';
 import { openGallery } from './open.ts';
-import { face, noisy, randomUnit, rng, tempDir } from './test-helpers.ts';
+import { freshLocation } from './test-backend.ts';
+import { face, noisy, randomUnit, rng } from './test-helpers.ts';
 
 const DIM = 16;
 
@@ -14,7 +15,7 @@ function code(c: string): (err: unknown) => boolean {
 }
 
 test('addFaces stores faces, reports duplicates and bad faces per face, keeps one unit center', async () => {
-  const g = await openGallery({ dataDir: tempDir(), modelId: 'm1', dim: DIM });
+  const g = await openGallery({ ...(await freshLocation()), modelId: 'm1', dim: DIM });
   const rand = rng(3);
   const base = randomUnit(DIM, rand);
   const id = (await g.createIdentity({ name: 'A' })).id;
@@ -63,7 +64,7 @@ test('addFaces stores faces, reports duplicates and bad faces per face, keeps on
 });
 
 test('deleting a face recomputes the center exactly; the last face takes the identity out of search', async () => {
-  const g = await openGallery({ dataDir: tempDir(), modelId: 'm1', dim: DIM });
+  const g = await openGallery({ ...(await freshLocation()), modelId: 'm1', dim: DIM });
   const rand = rng(4);
   const base = randomUnit(DIM, rand);
   const id = (await g.createIdentity({ name: 'A' })).id;
@@ -93,7 +94,7 @@ test('deleting a face recomputes the center exactly; the last face takes the ide
 });
 
 test('faces are addressed through their identity; unknown ones are typed errors', async () => {
-  const g = await openGallery({ dataDir: tempDir(), modelId: 'm1', dim: DIM });
+  const g = await openGallery({ ...(await freshLocation()), modelId: 'm1', dim: DIM });
   const rand = rng(5);
   const a = (await g.createIdentity({ name: 'A' })).id;
   const b = (await g.createIdentity({ name: 'B' })).id;
@@ -109,7 +110,7 @@ test('faces are addressed through their identity; unknown ones are typed errors'
 });
 
 test('searches with a wrong dimension or bad k are rejected', async () => {
-  const g = await openGallery({ dataDir: tempDir(), modelId: 'm1', dim: DIM });
+  const g = await openGallery({ ...(await freshLocation()), modelId: 'm1', dim: DIM });
   await assert.rejects(g.search(new Float32Array(DIM - 1).fill(1), 1), code('dimension_mismatch'));
   await assert.rejects(g.search(Array.from({ length: DIM }, () => 1) as never, 1), code('invalid_embedding'));
   await assert.rejects(g.search(new Float32Array(DIM).fill(1), 0), code('invalid_argument'));
@@ -118,8 +119,8 @@ test('searches with a wrong dimension or bad k are rejected', async () => {
 });
 
 test('concurrent writes and searches stay consistent (writes are serialised; the index follows each commit)', async () => {
-  const dir = tempDir();
-  const g = await openGallery({ dataDir: dir, modelId: 'm1', dim: DIM });
+  const loc = await freshLocation();
+  const g = await openGallery({ ...loc, modelId: 'm1', dim: DIM });
   const rand = rng(6);
   const bases = Array.from({ length: 8 }, () => randomUnit(DIM, rand));
   const ids = await Promise.all(bases.map((_, i) => g.createIdentity({ name: `c${i}` }).then((x) => x.id)));
@@ -136,7 +137,7 @@ test('concurrent writes and searches stay consistent (writes are serialised; the
     assert.equal((await g.search(bases[i], 1))[0].identity.id, ids[i]);
   }
   await g.close();
-  const g2 = await openGallery({ dataDir: dir, modelId: 'm1', dim: DIM });
+  const g2 = await openGallery({ ...loc, modelId: 'm1', dim: DIM });
   assert.equal(g2.indexReport?.source, 'loaded');
   assert.equal((await g2.stats()).indexed, 8);
   await g2.close();

@@ -1,4 +1,4 @@
-// Identity CRUD through the real SQLite + HNSW gallery: create, paginate, patch, delete, external ids, errors.
+// Identity CRUD through the real gallery (SQLite, and PostgreSQL under pg-suite.test.ts) + HNSW: create, paginate, patch, delete, external ids, errors.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -7,13 +7,14 @@ import { test } from 'node:test';
 import { GalleryError } from './errors.ts';
 import type { Gallery } from './gallery.ts';
 import { GALLERY_DB_FILE, openGallery } from './open.ts';
-import { face, randomUnit, rng, tempDir } from './test-helpers.ts';
+import { freshLocation, testBackend } from './test-backend.ts';
+import { face, randomUnit, rng } from './test-helpers.ts';
 
 const DIM = 8;
 
 async function fresh(): Promise<{ g: Gallery; dir: string }> {
-  const dir = tempDir();
-  return { g: await openGallery({ dataDir: dir, modelId: 'm1', dim: DIM }), dir };
+  const loc = await freshLocation();
+  return { g: await openGallery({ ...loc, modelId: 'm1', dim: DIM }), dir: loc.dataDir };
 }
 
 function rejectsWith(code: string): (err: unknown) => boolean {
@@ -24,7 +25,7 @@ function rejectsWith(code: string): (err: unknown) => boolean {
   };
 }
 
-test('the database is set up: WAL, migrations recorded in user_version', async () => {
+test('the database is set up: WAL, migrations recorded in user_version', { skip: testBackend() !== 'sqlite' && 'SQLite file header' }, async () => {
   const { g, dir } = await fresh();
   await g.close();
   // Read from the SQLite file header, so that better-sqlite3 stays imported by sqlite-store.ts alone.
@@ -117,7 +118,7 @@ test('identities without faces have no center; the data dir holds the database a
   const a = await g.createIdentity({ name: 'A' });
   assert.equal(await g.centerOf(a.id), null);
   await g.close();
-  assert.ok(fs.existsSync(path.join(dir, GALLERY_DB_FILE)));
+  assert.equal(fs.existsSync(path.join(dir, GALLERY_DB_FILE)), testBackend() === 'sqlite');
   assert.ok(fs.existsSync(path.join(dir, 'centers.hnsw')));
   assert.ok(fs.existsSync(path.join(dir, 'centers.hnsw.json')));
 });

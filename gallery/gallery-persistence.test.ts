@@ -71,7 +71,7 @@ test('writes committed after the last index save (a crash) are picked up by a re
 
 test('changes made to SQLite behind the index (another tool) make the marker stale and trigger a rebuild', async () => {
   const b = await build(2);
-  const store = openGalleryStore(b.dir);
+  const store = await openGalleryStore({ dataDir: b.dir });
   await store.transaction(async (tx) => {
     await tx.deleteIdentity((await tx.getIdentity(b.ids[5]))!.label);
     await tx.bumpStateVersion();

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Gallery } from './gallery.ts';
 import { openGallery } from './open.ts';
-import { face, noisy, randomUnit, rng, tempDir } from './test-helpers.ts';
+import type { GalleryLocation } from './open.ts';
+import { freshLocation } from './test-backend.ts';
+import { face, noisy, randomUnit, rng } from './test-helpers.ts';
 
 const DIM = 128;
 const IDENTITIES = 200;
@@ -12,7 +14,7 @@ const FACES_EACH = 3;
 const NOISE = 0.6; // sample = center + noise of norm 0.6: cos(sample, center) ~ 0.86; random pairs ~ +-0.09
 
 interface Fixture {
-  dir: string;
+  loc: GalleryLocation;
   ids: string[];
   queries: Float32Array[]; // one unseen noisy sample per identity
 }
@@ -21,10 +23,10 @@ interface Fixture {
 let fixture: Promise<Fixture> | null = null;
 function build(): Promise<Fixture> {
   fixture ??= (async () => {
-    const dir = tempDir();
+    const loc = await freshLocation();
     const rand = rng(42);
     // A small initial capacity forces the index to grow (16 -> 32 -> ... -> 256) while enrolling.
-    const g = await openGallery({ dataDir: dir, modelId: 'm1', dim: DIM, indexCapacity: 16 });
+    const g = await openGallery({ ...loc, modelId: 'm1', dim: DIM, indexCapacity: 16 });
     const ids: string[] = [];
     const queries: Float32Array[] = [];
     for (let i = 0; i < IDENTITIES; i++) {
@@ -36,7 +38,7 @@ function build(): Promise<Fixture> {
       queries.push(noisy(center, NOISE, rand));
     }
     await g.close();
-    return { dir, ids, queries };
+    return { loc, ids, queries };
   })();
   return fixture;
 }
@@ -48,8 +50,8 @@ async function rank1(g: Gallery, queries: Float32Array[]): Promise<Array<string 
 }
 
 test('search finds the right identity at rank 1 among 200 clustered identities', async () => {
-  const { dir, ids, queries } = await build();
-  const g = await openGallery({ dataDir: dir, modelId: 'm1', dim: DIM });
+  const { loc, ids, queries } = await build();
+  const g = await openGallery({ ...loc, modelId: 'm1', dim: DIM });
   assert.equal(g.indexReport?.source, 'loaded');
   assert.deepEqual(await rank1(g, queries), ids);
   const top = await g.search(queries[7], 10);
@@ -66,11 +68,11 @@ test('search finds the right identity at rank 1 among 200 clustered identities',
 });
 
 test('close and reopen give exactly the same results', async () => {
-  const { dir, queries } = await build();
-  const g1 = await openGallery({ dataDir: dir, modelId: 'm1', dim: DIM });
+  const { loc, queries } = await build();
+  const g1 = await openGallery({ ...loc, modelId: 'm1', dim: DIM });
   const before = await Promise.all(queries.slice(0, 30).map((q) => g1.search(q, 5)));
   await g1.close();
-  const g2 = await openGallery({ dataDir: dir, modelId: 'm1', dim: DIM });
+  const g2 = await openGallery({ ...loc, modelId: 'm1', dim: DIM });
   assert.equal(g2.indexReport?.source, 'loaded');
   const after = await Promise.all(queries.slice(0, 30).map((q) => g2.search(q, 5)));
   assert.deepEqual(after, before);
@@ -78,9 +80,9 @@ test('close and reopen give exactly the same results', async () => {
 });
 
 test('deleted identities are never returned by search, before and after reopening', async () => {
-  const { dir, ids, queries } = await build();
+  const { loc, ids, queries } = await build();
   const gone = new Set([ids[0], ids[50], ids[51], ids[199]]);
-  const g = await openGallery({ dataDir: dir, modelId: 'm1', dim: DIM });
+  const g = await openGallery({ ...loc, modelId: 'm1', dim: DIM });
   for (const id of gone) await g.deleteIdentity(id);
   const check = async (gal: Gallery): Promise<void> => {
     for (const q of queries) {
@@ -93,7 +95,7 @@ test('deleted identities are never returned by search, before and after reopenin
   };
   await check(g);
   await g.close();
-  const g2 = await openGallery({ dataDir: dir, modelId: 'm1', dim: DIM });
+  const g2 = await openGallery({ ...loc, modelId: 'm1', dim: DIM });
   assert.equal(g2.indexReport?.source, 'loaded');
   await check(g2);
   // Re-enrolling the same person creates a new identity (new label); the deleted label stays dead.

@@ -108,3 +108,28 @@ test('the automatic search beam is 64 up to 100k vectors, then doubles per 10x (
   assert.equal(fixed.efFor(10), 200);
   assert.throws(() => new HnswIndex({ dim: 4, file: path.join(tempDir(), 'b.hnsw'), efSearch: 0 }), /efSearch/);
 });
+
+test('a loaded index grows on upsert, even a saved empty one; a log-mode load trusts the sequence; a replayed removal of a label outside the live set takes effect', () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'i.hnsw');
+  const state = { stateVersion: 0, modelId: 'm', dim: 3, count: 0, logSeq: 7 };
+  new HnswIndex({ dim: 3, file }).save(state);
+  const empty = new HnswIndex({ dim: 3, file });
+  assert.equal(empty.savedLogSeq(), 7);
+  assert.deepEqual(empty.load(state, []), { loaded: true });
+  empty.upsert(5, vec(1, 0, 0)); // hnswlib sizes a loaded index to its count (0 here): upsert must grow it
+  empty.upsert(6, vec(0, 1, 0));
+  empty.save({ ...state, count: 2, logSeq: 9 });
+
+  const again = new HnswIndex({ dim: 3, file });
+  // Another sequence than the marker's is refused; the store's state_version and count do not matter here.
+  assert.equal(again.load({ ...state, logSeq: 8, stateVersion: 99, count: 1 }, [5]).loaded, false);
+  // Label 6 changed after seq 9 (left out of the live set): the replayed removal still erases its slot.
+  assert.deepEqual(again.load({ ...state, logSeq: 9, stateVersion: 99, count: 1 }, [5]), { loaded: true });
+  assert.equal(again.size, 1);
+  assert.equal(again.remove(6), false, 'it was not live');
+  assert.deepEqual(again.search(vec(0, 1, 0), 5).map((h) => h.label), [5]);
+  again.save({ ...state, count: 1, logSeq: 10 });
+  // A marker written by a SQLite gallery (no sequence) is not trusted in log mode and vice versa.
+  assert.equal(new HnswIndex({ dim: 3, file }).load({ stateVersion: 0, modelId: 'm', dim: 3, count: 1 }, [5]).loaded, false);
+});

@@ -92,7 +92,8 @@ export class HnswIndex implements VectorIndex {
     this.#check(vector, 'upsert');
     if (!Number.isInteger(label) || label < 0 || label > MAX_LABEL) throw new RangeError(`HnswIndex: bad label ${label}`);
     if (!this.#stored.has(label) && this.#hnsw.getCurrentCount() >= this.#hnsw.getMaxElements()) {
-      this.#hnsw.resizeIndex(this.#hnsw.getMaxElements() * 2);
+      // A loaded index has exactly as many slots as it had vectors (hnswlib sizes it so), possibly zero.
+      this.#hnsw.resizeIndex(Math.max(this.#initialCapacity, this.#hnsw.getMaxElements() * 2));
     }
     this.#hnsw.addPoint(Array.from(vector), label);
     this.#stored.add(label);
@@ -100,12 +101,14 @@ export class HnswIndex implements VectorIndex {
   }
 
   remove(label: number): boolean {
-    if (!this.#live.has(label)) return false; // markDelete throws on an already deleted label
-    // Erasure: addPoint on a live label replaces its vector, so the saved file keeps no trace of the center.
+    if (!this.#stored.has(label)) return false;
+    // Erasure: addPoint replaces the label's vector (and un-deletes a deleted slot, so markDelete, which throws
+    // on a deleted label, always succeeds): the saved file keeps no trace of the center. A slot that is already
+    // deleted is erased again, which happens when a replica replays the change log over a loaded index.
+    const wasLive = this.#live.delete(label);
     this.#hnsw.addPoint(this.#erased, label);
     this.#hnsw.markDelete(label);
-    this.#live.delete(label);
-    return true;
+    return wasLive;
   }
 
   /** The k nearest live vectors, best first; `ef` overrides the beam for this call (benchmarks). */
@@ -150,6 +153,10 @@ export class HnswIndex implements VectorIndex {
     writeFileAtomic(markerPathFor(this.file), `${JSON.stringify(marker, null, 2)}\n`);
   }
 
+  savedLogSeq(): number | null {
+    return readMarker(markerPathFor(this.file))?.logSeq ?? null;
+  }
+
   load(state: IndexState, liveLabels: readonly number[]): IndexLoadOutcome {
     const no = (reason: string): IndexLoadOutcome => ({ loaded: false, reason });
     removeStaleTempFiles(this.file); // load runs once at open, before any save of this process
@@ -170,7 +177,7 @@ export class HnswIndex implements VectorIndex {
       return no(`index file unloadable: ${(err as Error).message}`);
     }
     const stored = new Set(loaded.getIdsList());
-    if (liveLabels.length !== state.count) return no(`store lists ${liveLabels.length} centers, expected ${state.count}`);
+    if (state.logSeq === undefined && liveLabels.length !== state.count) return no(`store lists ${liveLabels.length} centers, expected ${state.count}`);
     for (const label of liveLabels) if (!stored.has(label)) return no(`label ${label} is missing from the index file`);
     this.#hnsw = loaded;
     this.#stored = stored;

@@ -2,8 +2,12 @@
 //
 // Every gallery write runs here as "commit to the store, then apply to the index" under one lock, and saves
 // take the same lock; so a saved index always reflects exactly the state_version its marker names.
+//
+// A store shared by several replicas (PostgreSQL) has a change feed instead: the index then follows the
+// store's change log (replica-sync.ts), and its marker names the last log sequence applied.
 
 import { GalleryError } from './errors.ts';
+import { ReplicaSync } from './replica-sync.ts';
 import type { GalleryStore, IndexState, StoreTx, VectorIndex } from './types.ts';
 
 export interface SavePolicy {
@@ -16,6 +20,7 @@ export interface IndexOpenReport {
   reason: string | null; // why the saved index could not be used, when rebuilt
   count: number;
   ms: number;
+  replayed?: number; // replicated store: change-log entries applied on top of the loaded or rebuilt index
 }
 
 export interface GalleryLogger {
@@ -37,6 +42,7 @@ export class IndexKeeper {
   #lock: Promise<unknown> = Promise.resolve();
   #unsaved = 0;
   #timer: NodeJS.Timeout | undefined;
+  readonly #sync: ReplicaSync | undefined;
 
   constructor(store: GalleryStore, index: VectorIndex, modelId: string, policy: SavePolicy = {}, log = silentLogger) {
     this.#store = store;
@@ -45,6 +51,13 @@ export class IndexKeeper {
     this.#afterChanges = policy.afterChanges ?? 1000;
     this.#intervalMs = policy.intervalMs ?? 60_000;
     this.#log = log;
+    if (store.changeFeed) {
+      this.#sync = new ReplicaSync(store.changeFeed, index, modelId, log, {
+        exclusive: (fn) => this.#exclusive(fn),
+        applied: (n) => this.#applied(n),
+        rebuildLocked: () => this.#rebuild(),
+      });
+    }
   }
 
   get unsavedChanges(): number {
@@ -55,6 +68,7 @@ export class IndexKeeper {
   open(): Promise<IndexOpenReport> {
     return this.#exclusive(async () => {
       const t0 = performance.now();
+      if (this.#sync) return this.#openReplica(t0);
       const { state, labels } = await this.#store.read(async (tx) => ({ state: await this.#state(tx), labels: await tx.centerLabels() }));
       const outcome = this.#index.load(state, labels);
       let reason: string | null = null;
@@ -68,6 +82,31 @@ export class IndexKeeper {
       this.#log.info('gallery index ready', { ...report });
       return report;
     });
+  }
+
+  async #openReplica(t0: number): Promise<IndexOpenReport> {
+    const sync = this.#sync!;
+    const loaded = await sync.load();
+    if (!loaded.loaded) {
+      this.#log.warn('gallery index: rebuilding from stored centers', { reason: loaded.reason });
+      sync.startAt(await sync.head());
+      await this.#rebuild(); // reads centers at least as new as that head; the replay below covers the rest
+    }
+    const replayed = await sync.catchUp();
+    await sync.start(); // listening from here on; writes of other replicas now follow within milliseconds
+    this.#startTimer();
+    const report: IndexOpenReport = {
+      source: loaded.loaded ? 'loaded' : 'rebuilt', reason: loaded.loaded ? null : loaded.reason, count: this.#index.size,
+      ms: Math.round(performance.now() - t0), replayed,
+    };
+    this.#log.info('gallery index ready', { ...report, logSeq: sync.appliedSeq });
+    return report;
+  }
+
+  /** Counts changes applied from the change log towards the save policy. */
+  async #applied(n: number): Promise<void> {
+    this.#unsaved += n;
+    if (this.#afterChanges > 0 && this.#unsaved >= this.#afterChanges) await this.#save();
   }
 
   /**
@@ -98,15 +137,23 @@ export class IndexKeeper {
   }
 
   /** Stops the timer and saves unsaved changes; call before closing the store. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
+    await this.#sync?.stop();
     return this.#exclusive(async () => {
       if (this.#unsaved > 0) await this.#save();
     });
   }
 
   async #save(afterRebuild = false): Promise<void> {
+    if (this.#sync) {
+      // The store moves on with other replicas' writes; what the index reflects is the log sequence applied.
+      const meta = await this.#store.read((tx) => tx.getMeta());
+      this.#index.save({ stateVersion: meta.stateVersion, modelId: this.#modelId, dim: this.#index.dim, count: this.#index.size, logSeq: this.#sync.appliedSeq });
+      this.#unsaved = 0;
+      return;
+    }
     const state = await this.#store.read((tx) => this.#state(tx));
     if (state.count !== this.#index.size) {
       if (afterRebuild) throw new Error(`gallery index: rebuilt ${this.#index.size} centers but the store has ${state.count}`);

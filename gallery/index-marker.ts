@@ -32,7 +32,8 @@ export function readMarker(markerPath: string): IndexMarker | null {
   const m = parsed as Partial<IndexMarker> | null;
   const ok = m !== null && typeof m === 'object' && typeof m.stateVersion === 'number' && typeof m.modelId === 'string'
     && typeof m.dim === 'number' && typeof m.count === 'number' && typeof m.format === 'string'
-    && typeof m.file === 'string' && typeof m.bytes === 'number' && typeof m.sha256 === 'string';
+    && typeof m.file === 'string' && typeof m.bytes === 'number' && typeof m.sha256 === 'string'
+    && (m.logSeq === undefined || Number.isInteger(m.logSeq));
   return ok ? (m as IndexMarker) : null;
 }
 
@@ -41,6 +42,11 @@ export function markerMismatch(marker: IndexMarker, state: IndexState, format: s
   if (marker.format !== format) return `index format "${marker.format}" is not "${format}"`;
   if (marker.modelId !== state.modelId) return `index built for model "${marker.modelId}", gallery uses "${state.modelId}"`;
   if (marker.dim !== state.dim) return `index dim ${marker.dim}, gallery dim ${state.dim}`;
+  if (state.logSeq !== undefined) {
+    // Replicated store: the marker's sequence is what counts; the log after it is replayed by the caller.
+    return marker.logSeq === state.logSeq ? null : `index reflects log sequence ${marker.logSeq ?? 'none'}, expected ${state.logSeq}`;
+  }
+  if (marker.logSeq !== undefined) return 'index was saved from a replicated (PostgreSQL) gallery';
   if (marker.stateVersion !== state.stateVersion) {
     return `index reflects state_version ${marker.stateVersion}, store is at ${state.stateVersion}`;
   }

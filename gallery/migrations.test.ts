@@ -34,5 +34,5 @@ test('a database written by a newer version is refused with schema_too_new', asy
   const buf = fs.readFileSync(file);
   buf.writeUInt32BE(99, 60);
   fs.writeFileSync(file, buf);
-  assert.throws(() => openGalleryStore(dir), (err) => err instanceof GalleryError && err.code === 'schema_too_new' && /99/.test(err.message));
+  await assert.rejects(openGalleryStore({ dataDir: dir }), (err) => err instanceof GalleryError && err.code === 'schema_too_new' && /99/.test(err.message));
 });

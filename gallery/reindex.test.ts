@@ -6,7 +6,9 @@ import { centerFromEmbeddings } from './center-math.ts';
 import { GalleryError } from './errors.ts';
 import { openGallery, openGalleryStore } from './open.ts';
 import { commitReindex, facesToReembed, reindex, reindexSummary, stageEmbeddings } from './reindex.ts';
-import { face, noisy, randomUnit, rng, tempDir } from './test-helpers.ts';
+import type { GalleryLocation } from './open.ts';
+import { freshLocation } from './test-backend.ts';
+import { face, noisy, randomUnit, rng } from './test-helpers.ts';
 
 const OLD_DIM = 16;
 const NEW_DIM = 8;
@@ -19,10 +21,10 @@ function newModelEmbed(crop: Buffer): Float32Array {
   return noisy(center, 0.3, rng(crop.length * 31 + crop[crop.length - 1]));
 }
 
-async function build(withoutCrop: number): Promise<{ dir: string; ids: string[] }> {
-  const dir = tempDir();
+async function build(withoutCrop: number): Promise<{ loc: GalleryLocation; ids: string[] }> {
+  const loc = await freshLocation();
   const rand = rng(8);
-  const g = await openGallery({ dataDir: dir, modelId: 'old', dim: OLD_DIM });
+  const g = await openGallery({ ...loc, modelId: 'old', dim: OLD_DIM });
   const ids: string[] = [];
   for (let p = 0; p < 10; p++) {
     const c = randomUnit(OLD_DIM, rand);
@@ -33,12 +35,12 @@ async function build(withoutCrop: number): Promise<{ dir: string; ids: string[] 
     ids.push(id);
   }
   await g.close();
-  return { dir, ids };
+  return { loc, ids };
 }
 
 test('faces without crops are counted, and the switch is refused until they are dropped explicitly', async () => {
-  const { dir } = await build(2);
-  const store = openGalleryStore(dir);
+  const { loc } = await build(2);
+  const store = await openGalleryStore(loc);
   assert.deepEqual(await reindexSummary(store), { modelId: 'old', dim: OLD_DIM, faces: 30, facesWithoutCrop: 2 });
   const embed = async (crop: Buffer) => newModelEmbed(crop);
   await assert.rejects(reindex(store, { modelId: 'new', dim: NEW_DIM, embed }), (err) => {
@@ -52,8 +54,8 @@ test('faces without crops are counted, and the switch is refused until they are 
 });
 
 test('a staged reindex commits at once; reopening with the new model rebuilds the index and search works', async () => {
-  const { dir, ids } = await build(0);
-  const store = openGalleryStore(dir);
+  const { loc, ids } = await build(0);
+  const store = await openGalleryStore(loc);
   // Stage only part of the faces first: committing now must fail and change nothing.
   const batches = facesToReembed(store, 'new', 4);
   const next = await batches.next();
@@ -73,9 +75,9 @@ test('a staged reindex commits at once; reopening with the new model rebuilds th
   assert.equal(res.facesUpdated, 30);
   await store.close();
 
-  await assert.rejects(openGallery({ dataDir: dir, modelId: 'old', dim: OLD_DIM }),
+  await assert.rejects(openGallery({ ...loc, modelId: 'old', dim: OLD_DIM }),
     (err) => err instanceof GalleryError && err.code === 'model_mismatch');
-  const g = await openGallery({ dataDir: dir, modelId: 'new', dim: NEW_DIM });
+  const g = await openGallery({ ...loc, modelId: 'new', dim: NEW_DIM });
   assert.equal(g.indexReport?.source, 'rebuilt');
   for (let p = 0; p < 10; p++) {
     const faces = await g.listFaces(ids[p]);

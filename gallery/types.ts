@@ -197,6 +197,39 @@ export interface GalleryStore {
   /** Runs fn for reads; never observes another caller's uncommitted writes. */
   read<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /** Present when other processes may write the same gallery (PostgreSQL): their center changes, in order. */
+  readonly changeFeed?: ChangeFeed;
+}
+
+/** One change-log entry: the label's center changed; `center` is its current value (null: it has none now). */
+export interface CenterChange {
+  seq: number;
+  label: number;
+  center: Float32Array | null;
+}
+
+/** What a replica needs to load its saved index and replay the log after `afterSeq`, read in one snapshot. */
+export interface LogSnapshot {
+  head: number; // latest committed sequence
+  floor: number; // oldest sequence still in the log (head + 1 when empty); earlier entries were pruned
+  modelId: string | null;
+  centerLabels: number[]; // labels with a center now
+  changedLabels: number[]; // labels with an entry in (afterSeq, head]
+}
+
+/**
+ * The change log of a shared store: every change of a center gets the next sequence number in the same
+ * transaction as the change, and entries become visible in sequence order (no gaps appear later).
+ */
+export interface ChangeFeed {
+  snapshot(afterSeq: number): Promise<LogSnapshot>;
+  /** Entries with seq > afterSeq in order, each with the label's current center; at most `limit`. */
+  changesSince(afterSeq: number, limit: number): Promise<{ modelId: string | null; changes: CenterChange[] }>;
+  /**
+   * Calls `wake` whenever changes may have been committed: on each notification and after each (re)connection
+   * of the listening connection (which reconnects by itself). Returns a function that stops listening.
+   */
+  listen(wake: () => void, log: (msg: string, data?: Record<string, unknown>) => void): Promise<() => Promise<void>>;
 }
 
 export interface IndexHit {
@@ -210,6 +243,11 @@ export interface IndexState {
   modelId: string;
   dim: number;
   count: number; // live vectors
+  /**
+   * With a change log (PostgreSQL): the last log sequence the index reflects. A marker with one is trusted
+   * whatever the store's state_version and count, since the log after it is replayed on load.
+   */
+  logSeq?: number;
 }
 
 export type IndexLoadOutcome = { loaded: true } | { loaded: false; reason: string };
@@ -229,6 +267,12 @@ export interface VectorIndex {
   clear(capacityHint: number): void;
   /** Persists the index with a marker naming the store state it reflects. */
   save(state: IndexState): void;
-  /** Loads the persisted index when its marker matches `state` and it holds exactly `liveLabels`. */
+  /**
+   * Loads the persisted index when its marker matches `state` and it holds exactly `liveLabels`. With
+   * state.logSeq set, the marker must name that sequence instead of the state_version and count, and liveLabels
+   * are the labels unchanged since then (the caller replays the rest).
+   */
   load(state: IndexState, liveLabels: readonly number[]): IndexLoadOutcome;
+  /** The log sequence named by the saved marker, or null when there is none (no file, or saved without a log). */
+  savedLogSeq(): number | null;
 }

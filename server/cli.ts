@@ -5,6 +5,7 @@ import { searchCommand } from './cli/search.ts';
 import { reindexCommand } from './cli/reindex.ts';
 import { exportCommand, importCommand } from './cli/transfer.ts';
 import { keysCommand } from './cli/keys.ts';
+import { migrateStoreCommand } from './cli/migrate-store.ts';
 
 const USAGE = `usage: irface <command> [options]
   serve                          start the HTTP server (same as npm start)
@@ -14,6 +15,8 @@ const USAGE = `usage: irface <command> [options]
                                  re-embed stored crops with the configured model (IRFACE_MODEL)
   export <file>                  write the whole gallery (gzipped JSON lines)
   import <file>                  restore an export (identities keep their ids; present ones are skipped)
+  migrate-store <postgres://…|folder>
+                                 copy the gallery into an empty PostgreSQL database or SQLite folder (counts checked)
   keys create --scope admin|recognize [--name N] | keys list | keys revoke <id>
                                  API keys (only hashes are stored)
 Configuration comes from IRFACE_* environment variables (see README).`;
@@ -52,9 +55,11 @@ async function run(argv: string[]): Promise<unknown> {
       return exportCommand(need('an output file'));
     case 'import':
       return importCommand(need('an export file'));
+    case 'migrate-store':
+      return migrateStoreCommand(need('a target (postgres:// URL or a folder)'));
     case 'keys':
       try {
-        return keysCommand(positionals[0], positionals[1], { scope: values.scope, name: values.name });
+        return await keysCommand(positionals[0], positionals[1], { scope: values.scope, name: values.name });
       } catch (e) {
         throw new UsageError((e as Error).message);
       }

@@ -15,7 +15,7 @@ import type { Detector } from './pipeline/types.ts';
 import { FacePipeline } from './services/face-pipeline.ts';
 import { BatchingEmbedder } from './services/batching-embedder.ts';
 import { Metrics } from './observability/metrics.ts';
-import { KeyStore } from './adapters/key-store.ts';
+import { openKeyStore } from './adapters/key-stores.ts';
 import { HealthCheck } from './services/health.ts';
 import type { NamedThreshold } from './services/verify.ts';
 import { buildApp, type AppDeps } from './http/app.ts';
@@ -124,6 +124,7 @@ export async function openRuntimeGallery(config: Config, runtime: Runtime, purpo
   try {
     const gallery = await openGallery({
       dataDir: config.dataDir,
+      databaseUrl: config.databaseUrl,
       modelId: runtime.model.card.id,
       dim: runtime.model.card.output.dim,
       efSearch: config.hnswEfSearch,
@@ -156,10 +157,10 @@ export async function buildServer(config: Config, opts: { logger?: AppDeps['logg
     throw e;
   }
   const { pipeline, embedder, detector, metrics } = runtime;
-  const keys = new KeyStore(config.dataDir); // inside the data-directory lock taken above
-  if (config.adminKey) keys.seed(config.adminKey, 'admin', 'IRFACE_ADMIN_KEY');
-  if (keys.activeCount() === 0) {
-    const first = keys.create('admin', 'created at first start');
+  const keys = await openKeyStore(config, true, opts.log); // inside the data-directory lock taken above
+  if (config.adminKey) await keys.seed(config.adminKey, 'admin', 'IRFACE_ADMIN_KEY');
+  if ((await keys.activeCount()) === 0) {
+    const first = await keys.create('admin', 'created at first start');
     process.stderr.write(`irface: no API key existed, so an admin key was created. It is shown only this once:\n\n    ${first.key}\n\n` +
       'irface: keep it; create more with `irface keys create --scope admin|recognize`.\n');
   }
@@ -215,7 +216,7 @@ export async function buildServer(config: Config, opts: { logger?: AppDeps['logg
   app.onClose(async () => {
     health.stop();
     await opened.close();
-    keys.close();
+    await keys.close();
     await runtime.close();
   });
   return { app, runtime, gallery };

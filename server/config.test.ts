@@ -58,7 +58,7 @@ test('valid overrides are applied and paths resolved', () => {
     IRFACE_MIN_FACE_SIZE: '40',
     IRFACE_LOG_LEVEL: 'silent',
     IRFACE_KEEP_CROPS: 'false', IRFACE_HEALTH_INTERVAL_MS: '2500', IRFACE_HNSW_EF_SEARCH: '300', IRFACE_ORT_SPINNING: 'false',
-    IRFACE_DETECTOR: 'onnx', IRFACE_ORIENTATION: 'upright',
+    IRFACE_DETECTOR: 'onnx', IRFACE_ORIENTATION: 'upright', IRFACE_DATABASE_URL: 'postgresql://irface:s3cret@db.example.com:5433/gallery',
   });
   assert.deepEqual(
     { ...c },
@@ -67,6 +67,7 @@ test('valid overrides are applied and paths resolved', () => {
       detectWorkers: 3, embedThreads: 1, maxImageBytes: 2048, maxRequestBytes: 4096, maxImagesPerRequest: 2,
       maxPixels: 1000, detectMaxSide: 320, minDetectionScore: 0.75, minFaceSize: 40, logLevel: 'silent',
       keepCrops: false, batchMax: 32, batchWaitMs: 2, adminKey: null, corsOrigins: [], maxInFlight: 32, requestTimeoutMs: 60000, healthIntervalMs: 2500, hnswEfSearch: 300, ortSpinning: false,
+      databaseUrl: 'postgresql://irface:s3cret@db.example.com:5433/gallery',
     },
   );
 });
@@ -99,6 +100,15 @@ test('a too short IRFACE_ADMIN_KEY is refused without echoing the secret', () =>
   const e = configError({ IRFACE_ADMIN_KEY: 'short-secret' });
   assert.match(e.message, /IRFACE_ADMIN_KEY \(expected at least 24 characters/);
   assert.ok(!e.message.includes('short-secret'), e.message);
+});
+
+test('IRFACE_DATABASE_URL must be a postgres URL and is never echoed (it may hold a password)', () => {
+  for (const bad of ['mysql://u:topsecret@h/db', 'postgres:///nohost-topsecret', 'topsecret']) {
+    const e = configError({ IRFACE_DATABASE_URL: bad });
+    assert.match(e.message, /IRFACE_DATABASE_URL \(expected postgres:\/\/user/);
+    assert.ok(!e.message.includes('topsecret'), e.message);
+  }
+  assert.equal(parseConfig({ IRFACE_DATABASE_URL: '' }).databaseUrl, null);
 });
 
 test('several bad variables produce ONE error listing each of them', () => {

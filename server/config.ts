@@ -56,6 +56,8 @@ export interface Config {
   hnswEfSearch: number | 'auto';
   /** Keep each enrolled face's aligned crop (JPEG) so `irface reindex` can re-embed it with a new model. */
   keepCrops: boolean;
+  /** PostgreSQL gallery shared by several replicas (postgres://user:pass@host:port/db); null: SQLite in dataDir. */
+  databaseUrl: string | null;
 }
 
 export class ConfigError extends Error {}
@@ -131,6 +133,19 @@ function detectorKind(env: Env, bad: string[]): DetectorKind {
   return kind === 'onnx' ? 'ssd-mobilenet' : kind;
 }
 
+function databaseUrl(env: Env, bad: string[]): string | null {
+  const raw = env.IRFACE_DATABASE_URL;
+  if (raw === undefined || raw === '') return null;
+  let ok = false;
+  try {
+    const u = new URL(raw);
+    ok = (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && (u.hostname !== '' || u.searchParams.has('host'));
+  } catch { /* not a URL */ }
+  // The value may hold a password: never echo it.
+  if (!ok) bad.push('IRFACE_DATABASE_URL (expected postgres://user[:password]@host[:port]/database; the value is not shown)');
+  return ok ? raw : null;
+}
+
 /** Builds the configuration; throws ConfigError listing every invalid variable at once. */
 export function parseConfig(env: Env = process.env): Config {
   const bad: string[] = [];
@@ -165,6 +180,7 @@ export function parseConfig(env: Env = process.env): Config {
     healthIntervalMs: int(env, 'IRFACE_HEALTH_INTERVAL_MS', 10_000, 100, 3_600_000, bad),
     hnswEfSearch: efSearch(env, bad),
     keepCrops: oneOf(env, 'IRFACE_KEEP_CROPS', 'true', ['true', 'false'] as const, bad) === 'true',
+    databaseUrl: databaseUrl(env, bad),
     logLevel: oneOf(env, 'IRFACE_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'silent'] as const, bad),
   };
   // RetinaFace scores clear faces >= 0.97 and keeps no spurious box at 0.5 on face-api's demo photos; the SSD

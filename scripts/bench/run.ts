@@ -13,6 +13,7 @@ import { httpSection } from './http.ts';
 import { gallerySection } from './gallery.ts';
 import { enrollSection } from './enroll.ts';
 import { mergeReport } from './merge.ts';
+import { replicasSection } from './replicas.ts';
 
 const SECTIONS: Record<string, { title: string; run: Section }> = {
   detect: { title: '1. Detection per photo', run: detectSection },
@@ -20,6 +21,7 @@ const SECTIONS: Record<string, { title: string; run: Section }> = {
   http: { title: '3. End-to-end HTTP latency', run: httpSection },
   gallery: { title: '4. Gallery search at 100k and 1M identities', run: gallerySection },
   enroll: { title: '5. Enrollment throughput (`irface enroll`)', run: enrollSection },
+  replicas: { title: '6. Replicas on one PostgreSQL gallery', run: replicasSection },
 };
 
 const USAGE = `usage: npm run bench [-- --quick] [-- --only ${Object.keys(SECTIONS).join(',')} [--merge]] [-- --out FILE] [-- --note TEXT]

@@ -1,4 +1,4 @@
-// API keys in <data>/keys.sqlite: hashes only, never the keys themselves.
+// API keys in <data>/keys.sqlite: hashes only, never the keys themselves (pg-key-store.ts: the same in PostgreSQL).
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -6,9 +6,22 @@ import { generateKey, hashKey, keyId, matches, type Scope, type StoredKey } from
 
 interface Row { id: string; name: string; scope: Scope; hash: Buffer; created_at: string; revoked_at: string | null }
 
+type MaybePromise<T> = T | Promise<T>;
+
+/** What the server and `irface keys` need of a key store; verify() is synchronous since it runs on every request. */
+export interface ApiKeyStore {
+  create(scope: Scope, name: string): MaybePromise<{ id: string; key: string; scope: Scope }>;
+  seed(key: string, scope: Scope, name: string): MaybePromise<string>;
+  verify(key: string): StoredKey | null;
+  revoke(id: string): MaybePromise<boolean>;
+  list(): MaybePromise<Omit<StoredKey, 'hash'>[]>;
+  activeCount(): MaybePromise<number>;
+  close(): MaybePromise<void>;
+}
+
 const toKey = (r: Row): StoredKey => ({ id: r.id, name: r.name, scope: r.scope, hash: r.hash, createdAt: r.created_at, revokedAt: r.revoked_at });
 
-export class KeyStore {
+export class KeyStore implements ApiKeyStore {
   private readonly db: Database.Database;
 
   constructor(dataDir: string) {

@@ -10,7 +10,7 @@ import { progress } from './progress.ts';
 export async function reindexCommand(opts: { dropFacesWithoutCrop: boolean }) {
   const config = parseConfig();
   const lock = lockDataDir(config.dataDir, 'irface reindex');
-  const store = openGalleryStore(config.dataDir);
+  const store = await openGalleryStore(config);
   const runtime = await buildRuntime(config, (m) => process.stderr.write(`irface: ${m}\n`));
   try {
     const { card } = runtime.model;
