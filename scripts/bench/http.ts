@@ -150,7 +150,7 @@ export async function httpSection({ quick, log }: SectionOptions): Promise<Secti
   }
   if (pair.length < 2) throw new Error('could not make two single-face 640x480 photos');
 
-  const kinds = quick ? ['retinaface'] : ['retinaface', 'ssd-mobilenet', 'faceapi'];
+  const kinds = quick ? ['retinaface'] : ['retinaface', 'ssd-mobilenet'];
   const servers: Server[] = [];
   try {
     for (const k of kinds) {
