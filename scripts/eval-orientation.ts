@@ -43,6 +43,10 @@ async function main() {
   const angles = args.angles!.split(',').map(Number);
   const people = readdirSync(images).sort().slice(0, Number(args.people));
   type Tally = { n: number; found: number; rollOk: number; rollErr: number[]; pointErr: number[] };
+  // Face-only thumbnails of the same subjects: the subject's box cut out and resized (README, "faces that fill the frame").
+  const thumbs = [['50x50 colour', 50, false], ['50x50 grey', 50, true], ['80x80 grey', 80, true]] as const;
+  const thumbFound = new Map<string, number>(thumbs.map(([name]) => [name, 0]));
+  let thumbTried = 0;
   const tally = new Map<string, Tally>();
   const at = (mode: string, a: number) => {
     const k = `${mode} ${a}`;
@@ -56,6 +60,14 @@ async function main() {
     const ref = await subject(detectors[1], upright); // the reference points: the upright photo, upright mode
     if (!ref) continue;
     const iod = Math.hypot(ref.points[1].x - ref.points[0].x, ref.points[1].y - ref.points[0].y);
+    const b = ref.box;
+    const tight = await sharp(bytes).extract({ left: Math.round(b.x), top: Math.round(b.y), width: Math.round(b.width), height: Math.round(b.height) }).toBuffer();
+    thumbTried++;
+    for (const [name, side, grey] of thumbs) {
+      const small = sharp(tight).resize(side, side, { fit: 'fill' });
+      const img = (await decoder.decode(await (grey ? small.greyscale() : small).jpeg({ quality: 90 }).toBuffer())).image;
+      if ((await detectors[0].detect(img, { minScore: 0.5 })).length > 0) thumbFound.set(name, thumbFound.get(name)! + 1);
+    }
     for (const a of angles) {
       const img = (await decoder.decode(await sharp(bytes).rotate(a, { background: '#000000' }).jpeg({ quality: 95 }).toBuffer())).image;
       for (const [m, mode] of modes.entries()) {
@@ -74,10 +86,12 @@ async function main() {
     if ((i + 1) % 10 === 0) console.error(`eval:orientation: ${i + 1}/${people.length} people`);
   }
   await Promise.all(detectors.map((d) => d.close()));
+  console.log(`\nFace-only thumbnails (the upright subject's box cut out and resized, JPEG q90), orientation auto: ` +
+    thumbs.map(([name]) => `${name} ${thumbFound.get(name)}/${thumbTried}`).join(', '));
   console.log(`\nLFW: the first photo of the first ${people.length} people (sorted), turned clockwise by sharp (black corners); RetinaFace, score 0.5, ` +
     'the face nearest the centre. Roll error: against the upright photo\'s own points plus the turn. Point error: the worst of the 5 points ' +
     'against the upright photo\'s points turned with the image, over the inter-ocular distance.');
-  console.log('| turn | orientation | subject found | roll within 30° | roll error median / max | point error / IOD median / p90 |');
+  console.log('\n| turn | orientation | subject found | roll within 30° | roll error median / max | point error / IOD median / p90 |');
   console.log('|---|---|---|---|---|---|');
   for (const a of angles) {
     for (const mode of modes) {
