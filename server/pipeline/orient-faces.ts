@@ -20,7 +20,7 @@ export interface OrientationSettings {
 }
 
 /** Names this version of the rule in detector versions (evaluation caches key on them); bump it when the rule changes. */
-export const ORIENTATION_RULE = 2;
+export const ORIENTATION_RULE = 3;
 
 /** Measured choices (README, "Orientation"): the test views cost a fraction of a full pass per face. */
 export const ORIENTATION: OrientationSettings = { testSide: 96, refineSide: 224, faceFraction: 0.5, confidentLogit: 5, uprightToleranceDeg: 15 };
@@ -38,7 +38,9 @@ export type OrientedFace = RawFace & { rollDeg: number };
  * batch); where none convinces the detector, also under the photo's own four quadrants; keep the hypothesis
  * whose view the detector is most confident of (its logit, not the saturated probability).
  * Faces found upright and barely tilted keep their full-resolution landmarks; the others are detected again
- * in a larger upright view and their landmarks mapped back to the image. Boxes and scores stay as found.
+ * in a larger upright view and their landmarks mapped back to the image. Boxes stay as found; a face seen
+ * again upright keeps the higher of its two scores (a turned face scores lower than the same face upright, and
+ * the API ranks faces by confidence first).
  */
 export async function orientFaces(faces: readonly RawFace[], run: ViewRunner, o: OrientationSettings = ORIENTATION): Promise<OrientedFace[]> {
   const frames = faces.map((f) => faceFrame(f.box));
@@ -68,7 +70,9 @@ export async function orientFaces(faces: readonly RawFace[], run: ViewRunner, o:
   const found = await run(views, o.refineSide);
   again.forEach(({ i, roll, best }, j) => {
     const c = centralFace(found[j], o.refineSide);
-    if (c) out[i] = { ...out[i], points: pointsFromView(views[j], c.points), rollDeg: wrapDeg(roll + rollDeg(c.points)) };
+    if (c) {
+      out[i] = { ...out[i], points: pointsFromView(views[j], c.points), rollDeg: wrapDeg(roll + rollDeg(c.points)), score: Math.max(out[i].score, c.score) };
+    }
     else if (best.face) out[i] = { ...out[i], points: pointsFromView(best.view, best.face.points), rollDeg: roll };
   });
   return out;
