@@ -87,7 +87,7 @@ export async function detectSection({ quick, log }: SectionOptions): Promise<Sec
       `${config.minDetectionScore}, SSD and face-api ${ssdScore}), ${config.detectWorkers} onnxruntime threads: ${reps} rounds after one ` +
       `warm-up, the detectors interleaved photo by photo. face-api runs in one worker thread (tfjs wasm, single-threaded); ` +
       `its time includes the hand-off to the worker. RetinaFace runs at the photo's own resolution; "orientation auto" adds ` +
-      `the orientation rule (four 96 px views per face, more only for turned or tilted faces; README, "Detection and orientation"). ` +
+      `the orientation rule (two 96 px views per face, more only for turned, tilted or doubtful faces; README, "Detection and orientation"). ` +
       `${lfwAvailable() ? 'LFW photos are 250x250 and are not resized.' : `LFW is absent (${LFW_IMAGES}): demo photos only.`}`,
     table(
       ['photo', 'detected at', `faces found (${contenders.map((c) => c.short).join(' / ')})`,

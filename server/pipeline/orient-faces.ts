@@ -20,12 +20,12 @@ export interface OrientationSettings {
 }
 
 /** Names this version of the rule in detector versions (evaluation caches key on them); bump it when the rule changes. */
-export const ORIENTATION_RULE = 3;
+export const ORIENTATION_RULE = 4;
 
 /** Measured choices (README, "Orientation"): the test views cost a fraction of a full pass per face. */
 export const ORIENTATION: OrientationSettings = { testSide: 96, refineSide: 224, faceFraction: 0.5, confidentLogit: 5, uprightToleranceDeg: 15 };
 
-/** Quarter turns (degrees): stage 1 adds them to the points' roll; stage 2 tries them as they are. */
+/** Stage 2's hypotheses (degrees): any roll is within 45° of one of them. */
 const QUADRANTS = [0, 90, 180, -90];
 
 /** A face with the roll (degrees, clockwise on screen) the rule settled on. */
@@ -34,8 +34,8 @@ export type OrientedFace = RawFace & { rollDeg: number };
 /**
  * RetinaFace finds turned faces but its landmarks only roughly follow a 90° turn and look upright on an
  * upside-down face, so the points alone cannot be trusted. For each face: estimate the roll θ from its
- * points; show the face upright under θ, θ + 90°, θ + 180° and θ + 270° (four small views, all faces in one
- * batch); where none convinces the detector, also under the photo's own four quadrants; keep the hypothesis
+ * points; show the face upright under θ and θ + 180° (two small views, all faces in one batch); where neither
+ * convinces the detector, also under the photo's own four quadrants; keep the hypothesis
  * whose view the detector is most confident of (its logit, not the saturated probability).
  * Faces found upright and barely tilted keep their full-resolution landmarks; the others are detected again
  * in a larger upright view and their landmarks mapped back to the image. Boxes stay as found; a face seen
@@ -48,10 +48,10 @@ export async function orientFaces(faces: readonly RawFace[], run: ViewRunner, o:
   const view = (i: number, roll: number, side: number) => uprightView(frames[i].centre, frames[i].size, roll, side, o.faceFraction);
   const all = faces.map(() => [] as Trial[]);
 
-  // Stage 1: the roll the points show and its three quarter turns (upside-down faces get upright-looking points,
-  // and sideways ones points that may look upright or only half turned).
-  await trials(faces.map((_, i) => QUADRANTS.map((q) => wrapDeg(rolls[i] + q))), all, view, run, o.testSide);
-  // Stage 2, only where no view is convincing: the four upright quadrants of the photo itself.
+  // Stage 1: the roll the points show and its opposite (upside-down faces get upright-looking points).
+  await trials(faces.map((_, i) => [rolls[i], wrapDeg(rolls[i] + 180)]), all, view, run, o.testSide);
+  // Stage 2, only where neither view is convincing: the four upright quadrants of the photo itself. This catches
+  // sideways faces, whose points may look upright or only half turned (their views then stay below the bar).
   const unsure = faces.map((_, i) => Math.max(...all[i].map((t) => t.logit)) < o.confidentLogit);
   await trials(faces.map((_, i) => (unsure[i] ? QUADRANTS : [])), all, view, run, o.testSide);
 
