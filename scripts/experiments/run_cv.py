@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ def run_name(row: str, half: int, seed: int) -> str:
 
 def sh(cmd: list[str], log: Path, commands: list[str]) -> int:
     """Run cmd from the repo root, appending its output to log; the command line is kept for the record."""
-    line = " ".join(cmd)
+    line = shlex.join(cmd)  # copy-pastable into a shell
     commands.append(line)
     print(f"$ {line}", flush=True)
     with open(ROOT / log, "a") as f:
@@ -121,38 +122,51 @@ def rows_seeds(lay: Layout) -> list[tuple[str, int]]:
 
 
 def combined(lay: Layout, row: str, seed: int) -> dict:
-    """The two halves as one 10-fold figure: each fold scored by the model that never saw its people."""
+    """Per half and both halves as one 10-fold figure: each fold scored by the model that never saw its people."""
     halves = {h: load(lay, run_name(row, h, seed)) for h in HALVES}
-    folds, api, tar, angle_bins = [], [], [], {}
+    per_half, folds, api, angle_bins = {}, [], [], {}
     for h, r in halves.items():
         if r is None:
             continue
         v = r["verification"]
+        per_half[h] = {"folds": v["fold_accuracies"],
+                       "tar": next(t["tar"] for t in v["tar_at_far"] if t["far_target"] == 1e-3)}
         folds += v["fold_accuracies"]
         api += v["api_view"]["fold_accuracies"]
-        tar.append(next(t["tar"] for t in v["tar_at_far"] if t["far_target"] == 1e-3))
         for b in r["diagnostic"].get("bins", []):
             if b["mean"] is not None:
                 angle_bins.setdefault(b["label"], []).append(b["mean"])
-    return {"halves": [h for h, r in halves.items() if r], "folds": folds, "api": api, "tar": tar,
+    return {"per_half": per_half, "folds": folds, "api": api,
             "angles": {b: float(np.mean(v)) for b, v in angle_bins.items()},
             "missed": sum(r["verification"]["api_view"]["images_without_crop"] for r in halves.values() if r)}
 
 
+def pct(values: list[float]) -> str:
+    """mean ± std (over folds) in percent."""
+    a = 100 * np.asarray(values)
+    return f"{a.mean():.2f} ± {a.std(ddof=1):.2f}" if a.size > 1 else "–"
+
+
 def table(lay: Layout) -> str:
-    head = ("| row | seed | halves | folds | accuracy % (mean ± std over folds) | API view % | TAR@FAR=1e-3 % "
-            "(per half) | " + " | ".join(f"angle {b}" for b in BINS) + " |")
+    """One line per (row, seed): each half on its own folds (compare rows within a column), then both
+    halves as one 10-fold figure once both exist."""
+    cols = [f"folds {HALVES[h][1]} (half {h}) %" for h in HALVES] + [f"TAR@FAR=1e-3, half {h} %" for h in HALVES]
+    head = ("| row | seed | " + " | ".join(cols) + " | all 10 folds % | API view, all evaluated folds % | "
+            + " | ".join(f"angle {b}" for b in BINS) + " |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for row, seed in rows_seeds(lay):
         c = combined(lay, row, seed)
-        a, api = 100 * np.asarray(c["folds"]), 100 * np.asarray(c["api"])
-        lines.append(f"| {row} | {seed} | {','.join(map(str, c['halves']))} | {a.size} | "
-                     f"{a.mean():.2f} ± {a.std(ddof=1):.2f} | {api.mean():.2f} ({c['missed']} images without a face) | "
-                     + ", ".join(f"{100 * t:.2f}" if t is not None else "n/a" for t in c["tar"]) + " | "
+        ph = c["per_half"]
+        accs = [pct(ph[h]["folds"]) if h in ph else "not run" for h in HALVES]
+        tars = [(f"{100 * ph[h]['tar']:.2f}" if ph[h]["tar"] is not None else "n/a") if h in ph else "not run"
+                for h in HALVES]
+        both = pct(c["folds"]) if len(ph) == len(HALVES) else "needs both halves"
+        lines.append(f"| {row} | {seed} | " + " | ".join(accs + tars) + f" | {both} | {pct(c['api'])} "
+                     f"({c['missed']} images without a face) | "
                      + " | ".join(f"{c['angles'][b]:.1f}°" if b in c["angles"] else "–" for b in BINS) + " |")
     for p in sorted((ROOT / lay.runs).glob("*/failed.json")):
-        lines.append(f"| {p.parent.name} | | | | failed: {json.loads(p.read_text())['reason']} | | |"
-                     + " |" * len(BINS))
+        lines.append(f"| {p.parent.name} | | failed: {json.loads(p.read_text())['reason']} |"
+                     + " |" * (head.count("|") - 4))
     return "\n".join(lines)
 
 
@@ -166,7 +180,7 @@ def plot(lay: Layout) -> Path:
         xs = [i for i, b in enumerate(BINS) if b in c["angles"]]
         if xs:
             ax.plot(xs, [c["angles"][BINS[i]] for i in xs], marker="o",
-                    label=f"{row} seed {seed} (halves {','.join(map(str, c['halves']))})")
+                    label=f"{row} seed {seed} (halves {','.join(map(str, c['per_half']))})")
     ax.set(xticks=range(len(BINS)), xticklabels=BINS, xlabel="training images of the class",
            ylabel="angle(class weight, true center) [deg]", title="Whole-network fine-tuning, LFW person folds")
     ax.grid(alpha=0.3)
