@@ -3,8 +3,10 @@
     python scripts/evaluate.py --checkpoint runs/ir_am/ckpt.pt          # writes runs/ir_am/eval/
     python scripts/evaluate.py --base --out runs/base/eval
 (a) Verification on pairs of people the model never saw, by default LFW View 1 DevTest (500 same +
-    500 different; its people are disjoint from DevTrain, checked against the checkpoint's classes):
-    10-fold accuracy (threshold from the other 9 folds; folds stratified, 50 same + 50 different each),
+    500 different; its people are disjoint from DevTrain, checked against the checkpoint's classes), or
+    --pairs pairs.txt --eval-folds 6-10 (View 2 person folds): k-fold accuracy (threshold from the other
+    evaluated folds; DevTest's folds stratified, 50 same + 50 different each), the API's view (a pair
+    with an image that gave no face counts as wrong),
     ROC, TAR at FAR, and accuracy on tail pairs (everyone in the pair has <= --tail-max crops) vs head pairs.
 (b) The paper's diagnostic on the checkpoint's training classes: angle between each class weight
     (head.class_weights()) and the class's true center after training, binned by the class's image count.
@@ -35,7 +37,7 @@ from irface_ml.export import EmbeddingGraph  # noqa: E402
 from irface_ml.heads import build_head  # noqa: E402
 from irface_ml.metrics import (bin_angles_by_count, class_centers, roc_curve, tar_at_far,  # noqa: E402
                                verification_accuracy, weight_center_angles)
-from irface_ml.splits import assert_disjoint, pair_people, read_pairs  # noqa: E402
+from irface_ml.splits import assert_disjoint, pair_people, parse_folds, read_pairs  # noqa: E402
 
 FARS = (1e-3, 1e-2)
 
@@ -65,11 +67,16 @@ def embed_files(graph: torch.nn.Module, paths: list[Path], batch: int, device: t
 def verification(graph, args, device, trained_on: list[str] | None) -> tuple[dict, tuple]:
     pair_folds = read_pairs(args.pairs)
     pairs = [p for fold in pair_folds for p in fold]
+    folds = stratified_folds(pair_folds, args.folds)
+    if args.eval_folds:  # only these folds' pairs (person-fold cross-validation: the other half trained)
+        chosen = np.isin(folds, parse_folds(args.eval_folds, len(pair_folds)))
+        pairs, folds = [p for p, c in zip(pairs, chosen) if c], folds[chosen]
     if trained_on is not None:  # honest evaluation: never on people the model was trained on
         assert_disjoint(trained_on, pair_people(pairs), f"the evaluation pairs ({args.pairs})")
-    folds = stratified_folds(pair_folds, args.folds)
     path = lambda name, num: args.data / name / f"{name}_{num:04d}.png"  # noqa: E731  (align-dataset's naming)
     keep = np.array([path(p.name1, p.num1).is_file() and path(p.name2, p.num2).is_file() for p in pairs])
+    missed = {f for p in pairs for f in (path(p.name1, p.num1), path(p.name2, p.num2)) if not f.is_file()}
+    all_folds = folds
     pairs, folds = [p for p, k in zip(pairs, keep) if k], folds[keep]
     files = sorted({path(n, i) for p in pairs for n, i in ((p.name1, p.num1), (p.name2, p.num2))})
     emb = embed_files(graph, files, args.batch_size, device)  # (F, 128)
@@ -80,6 +87,9 @@ def verification(graph, args, device, trained_on: list[str] | None) -> tuple[dic
     acc = verification_accuracy(scores, same, folds=folds)
     fold_ids = np.unique(folds)
     predicted = scores > acc.thresholds[np.searchsorted(fold_ids, folds)]  # each pair by its fold's threshold
+    # The API's view: a pair whose image gave no face is answered wrongly (the API cannot verify it);
+    # the thresholds are the standard view's. Per fold: correct kept pairs / all pairs of the fold.
+    api = np.array([((predicted == same) & (folds == k)).sum() / (all_folds == k).sum() for k in fold_ids])
     far, tar, _ = roc_curve(scores, same)
     auc = float(np.sum(np.diff(far) * (tar[1:] + tar[:-1]) / 2))  # trapezoid rule
     crops = {n: len(list((args.data / n).glob("*.png"))) for n in pair_people(pairs)}
@@ -94,7 +104,10 @@ def verification(graph, args, device, trained_on: list[str] | None) -> tuple[dic
         "images": len(files), "folds": int(fold_ids.size),
         "fold_rule": "file folds" if len(pair_folds) > 1 else "round-robin within same and within different pairs",
         "accuracy": acc.mean, "accuracy_std": acc.std, "accuracy_sem": acc.sem,
-        "fold_accuracies": acc.fold_accuracies.tolist(), "thresholds": acc.thresholds.tolist(),
+        "fold_ids": [int(k) + 1 for k in fold_ids], "fold_accuracies": acc.fold_accuracies.tolist(),
+        "thresholds": acc.thresholds.tolist(),
+        "api_view": {"accuracy": float(api.mean()), "fold_accuracies": api.tolist(), "images_without_crop":
+                     len(missed), "rule": "a pair with an image that gave no face counts as wrong"},
         "auc": auc, "tar_at_far": [asdict(tar_at_far(scores, same, f)) for f in FARS], "by_tail": groups,
         "score_means": {"same": float(scores[same].mean()), "different": float(scores[~same].mean())},
     }
@@ -187,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lfw", type=Path, default=REPO_ROOT.parent / "shared" / "datasets" / "lfw")
     p.add_argument("--pairs", type=Path, help="pairs file (default: <lfw>/protocol/pairsDevTest.txt)")
     p.add_argument("--folds", type=int, default=10, help="folds for a one-fold pairs file")
+    p.add_argument("--eval-folds", help='only these 1-based folds of the pairs file, e.g. "6-10" (person-fold CV)')
     p.add_argument("--tail-max", type=int, default=2, help="tail pairs: every person has <= this many crops")
     p.add_argument("--no-tta", action="store_true", help="plain embedding instead of the served crop + mirror sum")
     p.add_argument("--no-diagnostic", action="store_true", help="skip (b), the weight-center angles")
@@ -225,8 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     results["verification"], (far, tar) = verification(graph, args, device, ckpt["classes"] if ckpt else None)
     plot_roc(args.out / "roc.png", far, tar, label)
     v = results["verification"]
-    print(f"verification: {v['accuracy']:.2%} ± {v['accuracy_std']:.2%} on {v['pairs']} pairs "
-          f"({v['dropped_missing_crop']} dropped), AUC {v['auc']:.4f}; "
+    print(f"verification: {v['accuracy']:.2%} ± {v['accuracy_std']:.2%} on {v['pairs']} pairs of folds "
+          f"{v['fold_ids']} ({v['dropped_missing_crop']} dropped), API view {v['api_view']['accuracy']:.2%}, "
+          f"AUC {v['auc']:.4f}; "
           + "; ".join(f"{k}: {g['accuracy']:.2%} of {g['pairs']}" for k, g in v["by_tail"].items()
                       if g["accuracy"] is not None))
     for t in v["tar_at_far"]:

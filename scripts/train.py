@@ -3,6 +3,8 @@
     python scripts/train.py --config scripts/experiments/lfw-devtrain-tail.json
     python scripts/train.py --config scripts/experiments/lfw-devtrain-tail.json --set head=am --set out_dir=runs/am
     python scripts/train.py --config ... --resume runs/ir_am/ckpt.pt --set epochs=20
+    python scripts/train.py --config scripts/experiments/cv/base.json --config scripts/experiments/cv/ir_am.json \
+        --set 'train_people=["runs/cv/people-folds1-5.txt"]' --set out_dir=runs/cv/ir_am-h1-s0   # whole network
     torchrun --nproc_per_node=8 scripts/train.py --config ... --set train_from=all --set cache_features=false
 Config: TrainConfig defaults (scripts/irface_ml/config.py) < each --config JSON < each --set key=value.
 Writes <out_dir>/config.json (resolved), log.csv (one row per epoch) and ckpt.pt (every epoch), which
@@ -13,7 +15,6 @@ import argparse
 import contextlib
 import csv
 import dataclasses
-import math
 import os
 import sys
 import time
@@ -27,16 +28,20 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from irface_ml.centers import all_reduce_sums, mean_pairwise_cosine
+from irface_ml.augment import AugmentedCrops
+from irface_ml.centers import all_reduce_sums, feature_spread, mean_pairwise_cosine
 from irface_ml.config import TrainConfig, load_config, save_config
 from irface_ml.data import (ActivationDataset, CropDataset, cached_activations, dataset_class_sums, front_fn,
                             index_dataset, read_people_file)
-from irface_ml.dlib_resnet import BLOCK_NAMES, EMBED_DIM, ConvLayer, DlibResNet
+from irface_ml.distill import FrozenTeacher, cosine_distillation
+from irface_ml.dlib_resnet import BLOCK_NAMES, EMBED_DIM, DlibResNet
 from irface_ml.heads import build_head
+from irface_ml.optim import fold_scales, freeze, lr_at, param_groups
 from irface_ml.splits import assert_disjoint
 
 EXIT_COLLAPSED = 3
-LOG_FIELDS = ("epoch", "step", "loss", "train_acc", "spread", "lr", "epoch_s", "images_per_s")
+LOG_FIELDS = ("epoch", "step", "loss", "train_acc", "spread", "lr", "epoch_s", "images_per_s", "distill",
+              "feature_spread")
 
 
 class Tail(nn.Module):
@@ -57,44 +62,6 @@ class Tail(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.fc(x if self.pooled_input else x.mean(dim=(2, 3)))  # (B, 256) -> (B, 128)
-
-
-@torch.no_grad()
-def fold_scales(module: nn.Module) -> None:
-    """Fold each ConvLayer's per-channel scale into its conv (scale := 1, shift := 0); same function.
-
-    dlib's filters are tiny (rms ~2e-3) times scales of 6-9, so SGD's step relative to a filter is
-    ~15x its gradient ratio at init; folding divides that ratio by scale^2 (probe notes). The export
-    is unaffected: the state_dict keeps its keys, with unit scales.
-    """
-    for layer in module.modules():
-        if isinstance(layer, ConvLayer):
-            w, b = layer.scale.weights, layer.scale.biases  # (C,), (C,)
-            layer.conv.weight.mul_(w.view(-1, 1, 1, 1))
-            layer.conv.bias.mul_(w).add_(b)
-            w.fill_(1.0)
-            b.zero_()
-
-
-def param_groups(named: list[tuple[str, nn.Parameter]], cfg: TrainConfig) -> list[dict]:
-    """SGD groups by (lr multiplier, weight decay); layer_lr's longest matching name prefix wins.
-
-    Decay only on matrices/filters: the Scale vectors are a folded batch-norm, biases are offsets.
-    """
-    groups: dict[tuple[float, float], list] = {}
-    for name, p in named:
-        prefixes = [k for k in cfg.layer_lr if name.startswith(k)]
-        mult = float(cfg.layer_lr[max(prefixes, key=len)]) if prefixes else 1.0
-        decay = cfg.weight_decay if p.ndim > 1 else 0.0
-        groups.setdefault((mult, decay), []).append(p)
-    return [{"params": ps, "lr_mult": m, "weight_decay": d, "lr": cfg.lr * m} for (m, d), ps in groups.items()]
-
-
-def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
-    warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
-    if cfg.schedule == "constant":
-        return cfg.lr * warm
-    return cfg.lr * warm * 0.5 * (1.0 + math.cos(math.pi * min(step / max(total, 1), 1.0)))
 
 
 def set_class_weights(head: nn.Module, weights: torch.Tensor) -> None:
@@ -147,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- model: pretrained net, frozen before train_from ---------------------------------------------
     net = DlibResNet.from_faceapi()
+    # Distillation's teacher: the base network itself, copied before any checkpoint is loaded into `net`.
+    teacher = FrozenTeacher(net).to(device) if cfg.distill else None
     ckpt = torch.load(cfg.resume, map_location="cpu", weights_only=True) if cfg.resume else None
     if ckpt is not None:
         clash = [k for k in ("head", "train_from", "fold_scales") if ckpt["config"][k] != getattr(cfg, k)]
@@ -158,8 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     tail.requires_grad_(True)
     if cfg.fold_scales and ckpt is None:  # a resumed net is already folded
         fold_scales(tail)
-    log(f"model: training {cfg.train_from} onward, {sum(p.numel() for p in tail.parameters()):,} of "
-        f"{sum(p.numel() for p in net.parameters()):,} parameters")
+    frozen = freeze(((n, p) for n, p in net.named_parameters() if p.requires_grad), cfg.freeze,
+                    scales=cfg.fold_scales and not cfg.train_scales)
+    log(f"model: training {cfg.train_from} onward, {sum(p.numel() for p in tail.parameters() if p.requires_grad):,}"
+        f" of {sum(p.numel() for p in net.parameters()):,} parameters ({len(frozen)} tensors frozen in it: "
+        f"{'Scale vectors, ' if cfg.fold_scales and not cfg.train_scales else ''}prefixes {cfg.freeze})")
 
     # Either the frozen front runs once here (cache), or on every batch under no_grad (front).
     front = None
@@ -173,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
             dist.barrier()
         dataset = ActivationDataset(acts, index.labels, cfg.hflip, cfg.seed)  # (V, N, C, H, W) inside
         workers = 0  # plain tensor indexing: worker processes would only copy the cache
+    elif cfg.augment:  # crops decoded once into memory, augmented per sample as a function of (seed, epoch, i)
+        t0 = time.time()
+        dataset, workers = AugmentedCrops(index, cfg.augment_settings(), cfg.seed), cfg.num_workers
+        log(f"data: {tuple(dataset.crops.shape)} uint8 crops in memory in {time.time() - t0:.0f}s; "
+            f"augment {cfg.augment_settings()}")
+        front = None if cfg.train_from == "all" else front_fn(net, cfg.train_from)
     else:
         dataset, workers = CropDataset(index, cfg.hflip, cfg.seed), cfg.num_workers
         front = None if cfg.train_from == "all" else front_fn(net, cfg.train_from)
@@ -183,7 +161,6 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError(f"batch_size {cfg.batch_size} exceeds this rank's {len(sampler)} samples")
 
     def embed(x: torch.Tensor) -> torch.Tensor:  # input batch -> (B, 128) float32, gradient only in the tail
-        x = x.to(device, non_blocking=True)
         if front is not None:
             with torch.no_grad():
                 x = front(x)
@@ -196,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     model = tail
 
     def class_pass(all_views: bool) -> tuple[torch.Tensor, torch.Tensor]:  # (K, 128) sums, (K,) counts
-        return dataset_class_sums(embed, dataset, len(index.classes), EMBED_DIM, all_views, cfg.batch_size,
+        return dataset_class_sums(lambda x: embed(x.to(device)), dataset, len(index.classes), EMBED_DIM, all_views, cfg.batch_size,
                                   rank, world, workers, device)
 
     def refresh_centers(when: str) -> None:  # IR: centers := exact class means of the current network
@@ -248,16 +225,22 @@ def main(argv: list[str] | None = None) -> int:
         sampler.set_epoch(epoch)
         dataset.set_epoch(epoch)  # this epoch's flips
         model.train()
-        t0, stats = time.time(), torch.zeros(3, device=device)  # loss sum, correct, seen
+        t0, stats = time.time(), torch.zeros(4, device=device)  # loss sum, correct, seen, distill sum
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not master)
         for x, y in bar:
             y = y.to(device)
             lr = lr_at(step, total_steps, cfg)
             for g in optimizer.param_groups:
                 g["lr"] = lr * g["lr_mult"]
+            x = x.to(device, non_blocking=True)  # (B, 3, 150, 150) normalised, or cached activations
             emb = embed(x)  # (B, 128)
             logits = head_train(emb, y)  # (B, K) with the margin on the target class
             loss = F.cross_entropy(logits, y)
+            distill = loss.new_zeros(())
+            if teacher is not None:  # keep the direction of the base network's embedding of the same input
+                with autocast():
+                    distill = cosine_distillation(emb, teacher(x))
+                loss = loss + cfg.distill * distill
             if not torch.isfinite(loss):
                 status = EXIT_COLLAPSED
                 log(f"stopped: loss is {loss.item()} at step {step}; lower lr")
@@ -275,16 +258,18 @@ def main(argv: list[str] | None = None) -> int:
                 refresh_centers(f"step {step}")
             with torch.no_grad():
                 pred = head(emb.detach(), None).argmax(dim=1)  # margin-free prediction
-            stats += torch.stack([loss.detach() * len(y), (pred == y).sum().float(), stats.new_tensor(len(y))])
+            stats += torch.stack([loss.detach() * len(y), (pred == y).sum().float(), stats.new_tensor(len(y)),
+                                  distill.detach() * len(y)])
             if step % cfg.log_every == 0 or step == total_steps:
-                spread = mean_pairwise_cosine(head.class_weights())
+                spread, feat = mean_pairwise_cosine(head.class_weights()), feature_spread(emb)
                 bar.set_postfix(loss=f"{stats[0] / stats[2]:.3f}", acc=f"{stats[1] / stats[2]:.3f}",
-                                spread=f"{spread:.3f}", lr=f"{lr:.2e}")
-                if spread >= cfg.collapse_threshold:
+                                spread=f"{spread:.3f}", feat=f"{feat:.3f}", lr=f"{lr:.2e}")
+                if spread >= cfg.collapse_threshold or feat >= cfg.feature_collapse_threshold:
                     status = EXIT_COLLAPSED
-                    log(f"stopped: collapse guard. The class weights' mean pairwise cosine is {spread:.4f} "
-                        f">= {cfg.collapse_threshold} at step {step}: features and centers point one way. "
-                        f"Lower lr, add warm-up, or train fewer blocks. Last good checkpoint kept.")
+                    log(f"stopped: collapse guard at step {step}. Mean pairwise cosine of the class weights "
+                        f"{spread:.4f} (limit {cfg.collapse_threshold}), of this batch's embeddings {feat:.4f} "
+                        f"(limit {cfg.feature_collapse_threshold}; 1.0 when all are 0): features point one way. "
+                        f"Lower lr, add warm-up, freeze more, or add distillation. Last good checkpoint kept.")
                     break
         if ddp:
             dist.all_reduce(stats)
@@ -293,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.time() - t0  # includes the refresh: its cost is part of the method's budget
         spread = mean_pairwise_cosine(head.class_weights())
         row = (epoch + 1, step, f"{stats[0] / stats[2]:.5f}", f"{stats[1] / stats[2]:.5f}", f"{spread:.5f}",
-               f"{lr:.3e}", f"{seconds:.1f}", f"{stats[2] / seconds:.1f}")
+               f"{lr:.3e}", f"{seconds:.1f}", f"{stats[2] / seconds:.1f}", f"{stats[3] / stats[2]:.5f}",
+               f"{feature_spread(emb):.5f}")  # the epoch's last batch
         if master:
             with open(out / "log.csv", "a", newline="") as f:
                 csv.writer(f).writerow(row)

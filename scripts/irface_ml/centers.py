@@ -68,6 +68,17 @@ def mean_pairwise_cosine(vectors: Tensor) -> float:
     return float(((total @ total) - (u * u).sum()) / (k * (k - 1)))
 
 
+def feature_spread(features: Tensor, eps: float = 1e-6) -> float:
+    """Mean pairwise cosine of a batch's embeddings (B, d); 1.0 when every embedding is ~0 (a dead network).
+
+    The class-weight spread misses one failure of whole-network training: a large step kills the ReLUs,
+    every embedding becomes 0, F.normalize maps them to 0 and the centers keep their old directions.
+    """
+    if features.detach().norm(dim=1).max() < eps:
+        return 1.0
+    return mean_pairwise_cosine(features)
+
+
 def is_collapsed(spread: float, threshold: float = 0.99) -> bool:
     """True when the mean pairwise cosine of the centers says they all point one way.
 

@@ -7,9 +7,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, get_type_hints
 
+from .augment import AugmentConfig
 from .centers import RULES
 from .dlib_resnet import BLOCK_NAMES
-from .heads import HEADS
+from .heads import HEADS, parse_config
 
 TRAIN_FROM_CHOICES = ("all", *BLOCK_NAMES, "fc")
 DEVICES = ("auto", "cpu", "cuda")
@@ -28,6 +29,10 @@ class TrainConfig:
     holdout_people: list[str] = field(default_factory=list)
     min_images: int = 1  # drop identities with fewer crops than this
     hflip: bool = True  # random horizontal flip (the served model embeds crop + mirror, so both views matter)
+    # Face-training augmentations (scripts/irface_ml/augment.py) on crops decoded once into memory; image
+    # path only (cache_features=false). Flip probability 0.5 when hflip, else 0, unless augment_config sets it.
+    augment: bool = False
+    augment_config: dict = field(default_factory=dict)  # AugmentConfig overrides, e.g. {"jpeg": 0.5}
     # --- head (scripts/irface_ml/heads.py) ---
     head: str = "ir_am"  # softmax | am | a | arc | ir_am | ir_a
     head_config: dict = field(default_factory=dict)  # margin knobs of the head, e.g. {"s": 30, "m": 0.35}
@@ -43,6 +48,14 @@ class TrainConfig:
     train_from: str = "conv256_down_out"  # "all" | a block name (that block onward is trained) | "fc"
     cache_features: bool = True  # precompute the frozen activations entering `train_from` once (no grad)
     fold_scales: bool = True  # fold trained blocks' per-channel scales into their convs (same function)
+    # After folding every Scale is (1, 0) and redundant with its conv's weight and bias; false freezes the
+    # Scale vectors so exactly the convs (weights, biases) and fc train: a plain conv net without
+    # normalisation, as a BN net fine-tuned with frozen statistics. true also trains them (per-channel gains).
+    train_scales: bool = True
+    freeze: list[str] = field(default_factory=list)  # parameter-name prefixes kept frozen, e.g. ["conv32_"]
+    # Weight of the distillation term lambda * mean(1 - cos(embedding, frozen base network's embedding)) on
+    # the same input (scripts/irface_ml/distill.py); 0 = off. Image path only: costs one more forward.
+    distill: float = 0.0
     cache_dir: str = ".cache/activations"  # where cached activations are kept between runs ("" = memory only)
     # --- optimisation: SGD with momentum ---
     lr: float = 1e-4  # probe: 1e-2 and 1e-3 collapse IR heads on this net; 1e-4 and 1e-5 train
@@ -66,6 +79,9 @@ class TrainConfig:
     log_every: int = 20  # steps between progress-bar updates of loss/acc/spread
     resume: str = ""  # checkpoint to continue from (epoch, step, optimizer, centers restored)
     collapse_threshold: float = 0.99  # stop when the mean pairwise cosine of the class weights reaches this
+    # ... or when a batch's embeddings reach this (all equal, or all 0: a step killed the ReLUs, which the
+    # class weights do not show). Kept near 1: a batch of few classes can legitimately sit in a narrow cone.
+    feature_collapse_threshold: float = 0.9999
 
     def __post_init__(self) -> None:
         def choice(key: str, value: Any, valid: Iterable[str]) -> None:
@@ -85,6 +101,12 @@ class TrainConfig:
         if self.train_from == "all" and self.cache_features:
             raise ValueError("cache_features needs a frozen front: set train_from to a block or 'fc', "
                              "or cache_features=false")
+        if (self.augment or self.distill) and self.cache_features:
+            raise ValueError("augment and distill work on images: set cache_features=false")
+        if self.distill < 0:
+            raise ValueError(f"distill must be >= 0, got {self.distill}")
+        if self.augment:
+            self.augment_settings()  # validates the keys and ranges now, not at the first batch
         if (self.center_refresh != "none" or self.center_refresh_every) and not self.head.startswith("ir_"):
             raise ValueError(f'center_refresh/center_refresh_every need an IR head (weights = centers), got head '
                              f'"{self.head}"; learned-W heads keep their gradient-learned weights')
@@ -95,8 +117,9 @@ class TrainConfig:
         bad = {k: v for k, v in positive.items() if v <= 0}
         if bad:
             raise ValueError(f"must be positive: {bad}")
-        if not 0.0 < self.collapse_threshold <= 1.0:
-            raise ValueError(f"collapse_threshold must be in (0, 1], got {self.collapse_threshold}")
+        for key in ("collapse_threshold", "feature_collapse_threshold"):
+            if not 0.0 < getattr(self, key) <= 1.0:
+                raise ValueError(f"{key} must be in (0, 1], got {getattr(self, key)}")
         for key, mult in self.layer_lr.items():
             if not isinstance(mult, (int, float)) or isinstance(mult, bool) or mult < 0:
                 raise ValueError(f"layer_lr[{key!r}] must be a number >= 0, got {mult!r}")
@@ -107,6 +130,10 @@ class TrainConfig:
         if self.head.startswith("ir_"):
             cfg["centers"] = {"rule": self.center_rule, "alpha": self.center_alpha, "init_seed": self.seed}
         return cfg
+
+    def augment_settings(self) -> AugmentConfig:
+        """The AugmentConfig this run uses (flip follows hflip unless augment_config sets it)."""
+        return parse_config(AugmentConfig, {"flip": 0.5 if self.hflip else 0.0, **self.augment_config})
 
     def to_dict(self) -> dict:
         """Plain dict (str/int/float/bool/list/dict only): safe for torch.load(weights_only=True) and JSON."""

@@ -117,25 +117,26 @@ class ActivationDataset(Dataset):
 
 
 @torch.no_grad()
-def dataset_class_sums(embed: Callable[[Tensor], Tensor], dataset: CropDataset | ActivationDataset,
+def dataset_class_sums(embed: Callable[[Tensor], Tensor], dataset: Dataset,
                        num_classes: int, dim: int, all_views: bool, batch_size: int = 64, rank: int = 0,
                        world: int = 1, num_workers: int = 0, device: str | torch.device = "cpu"
                        ) -> tuple[Tensor, Tensor]:
     """Per-class sums of normalised embed(x) and counts, (K, d) and (K,), over this rank's share of the set.
 
+    dataset: CropDataset, ActivationDataset or augment.AugmentedCrops (which is shown un-augmented here).
     all_views=False: the views as they are now (all 0 before set_epoch); True: every sample in every view
     it is trained with (crop and mirror under hflip), the set the evaluation's true centers use. The
     dataset's views are restored afterwards. Sum over ranks with centers.all_reduce_sums.
     """
     from .centers import class_sums  # local: centers.py stays free of data code
-    saved = dataset.views
+    saved = dataset.views  # None on an augmenting dataset: it then shows the plain crop (view 0) here
+    fixed = torch.zeros(len(dataset), dtype=torch.long) if saved is None else saved
     n_views = (dataset.n_views if isinstance(dataset, ActivationDataset) else 1 + dataset.hflip) if all_views else 1
     sums, n = torch.zeros(num_classes, dim, device=device), torch.zeros(num_classes, device=device)
     shard = Subset(dataset, range(rank, len(dataset), world))
     try:
         for v in range(n_views):
-            if all_views:
-                dataset.views = torch.full_like(saved, v)
+            dataset.views = torch.full_like(fixed, v) if all_views else fixed
             for x, y in DataLoader(shard, batch_size=batch_size, num_workers=num_workers):
                 s, c = class_sums(embed(x), y.to(device), num_classes)
                 sums, n = sums + s, n + c

@@ -90,6 +90,29 @@ def view2_train_people(people_folds: Sequence[Mapping[str, int]], k: int) -> set
     return {name for j, fold in enumerate(people_folds) if j != k for name in fold}
 
 
+def parse_folds(text: str, n_folds: int = 10) -> list[int]:
+    """1-based fold numbers from "6-10", "1,3,5" or "2" -> sorted 0-based indices; errors name the range."""
+    out = set()
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        try:
+            a, b = int(lo), int(hi or lo)
+        except ValueError:
+            raise ValueError(f'folds must look like "6-10" or "1,3,5", got {text!r}') from None
+        if not 1 <= a <= b <= n_folds:
+            raise ValueError(f"folds must lie in 1..{n_folds}, got {text!r}")
+        out.update(range(a - 1, b))
+    return sorted(out)
+
+
+def people_of_folds(people_folds: Sequence[Mapping[str, int]], folds: Iterable[int]) -> set[str]:
+    """Everyone in the given 0-based folds of people.txt (View 2: pairs.txt fold k uses people fold k)."""
+    folds = list(folds)
+    if any(not 0 <= k < len(people_folds) for k in folds):
+        raise ValueError(f"folds must be in [0, {len(people_folds)}), got {folds}")
+    return {name for k in folds for name in people_folds[k]}
+
+
 def view1_train_people(dev_train_people: Sequence[Mapping[str, int]]) -> set[str]:
     """People allowed for training when evaluating View 1 DevTest: the DevTrain people."""
     return {name for fold in dev_train_people for name in fold}

@@ -124,3 +124,10 @@ def test_two_process_update_matches_single_process_on_global_batch(tmp_path):
     (x0, y0), (x1, y1) = RANK_BATCHES
     single.update(torch.cat([x0, x1]), torch.cat([y0, y1]))
     assert torch.allclose(c0, single.centers, atol=1e-6)
+
+
+def test_feature_spread_sees_dead_and_one_way_features():
+    from irface_ml.centers import feature_spread
+    assert feature_spread(torch.zeros(5, 8)) == 1.0  # a dead network: every embedding 0
+    assert feature_spread(torch.ones(5, 8) * torch.arange(1, 6)[:, None]) == pytest.approx(1.0)
+    assert feature_spread(torch.eye(4)) == pytest.approx(0.0)

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from irface_ml.splits import (
-    LongTailConfig, Pair, assert_disjoint, image_path, make_longtail, pair_people, read_pairs, read_people,
+    LongTailConfig, Pair, assert_disjoint, image_path, make_longtail, pair_people, parse_folds, people_of_folds,
+    read_pairs, read_people,
     read_subset_json, scan_identity_folder, view1_train_people, view2_train_people, write_subset_json,
     write_subset_symlinks,
 )
@@ -78,6 +79,22 @@ def test_view2_people_folds_and_training_people(protocol):
         train = view2_train_people(people, k)
         assert len(train) == 5749 - len(people[k])
         assert_disjoint(train, eval_people, f"View 2 fold {k}")
+
+
+def test_person_fold_halves_are_disjoint_and_cover_everyone(protocol):
+    people = read_people(protocol / "people.txt")
+    pairs = read_pairs(protocol / "pairs.txt")
+    first, second = people_of_folds(people, parse_folds("1-5")), people_of_folds(people, parse_folds("6-10"))
+    assert len(first) == 601 + 555 + 552 + 560 + 567 and len(first | second) == 5749
+    assert_disjoint(first, pair_people(p for k in parse_folds("6-10") for p in pairs[k]), "folds 6-10 pairs")
+    assert_disjoint(second, pair_people(p for k in parse_folds("1-5") for p in pairs[k]), "folds 1-5 pairs")
+
+
+def test_parse_folds():
+    assert parse_folds("6-10") == [5, 6, 7, 8, 9] and parse_folds("1,3, 2") == [0, 1, 2] and parse_folds("4") == [3]
+    for bad in ("0-3", "5-11", "x", "7-6"):
+        with pytest.raises(ValueError, match="folds"):
+            parse_folds(bad)
 
 
 def test_view1_dev_sets(protocol):

@@ -196,6 +196,10 @@ def test_evaluate_unseen_pairs_and_diagnostic(runs):
     tail = v["by_tail"]["tail (all people <= 3 crops)"]
     assert (tail["pairs"], tail["same"]) == (1, 1) and v["by_tail"]["head (others)"]["pairs"] == 6
     assert 0.5 <= v["accuracy"] <= 1.0 and 0.0 <= v["auc"] <= 1.0
+    # API view: the pair with the missing crop (fold 0 of the round-robin, 3 of its 4 pairs kept) is wrong.
+    api = v["api_view"]
+    assert api["images_without_crop"] == 1
+    assert api["fold_accuracies"] == pytest.approx([v["fold_accuracies"][0] * 3 / 4, v["fold_accuracies"][1]])
     assert [t["tar"] for t in v["tar_at_far"]] == [None, None] and "needs >= 1000" in v["tar_at_far"][0]["reason"]
     d = res["diagnostic"]
     assert d["classes"] == N_IDS and sum(b["n_classes"] for b in d["bins"]) == N_IDS
@@ -216,6 +220,33 @@ def test_evaluate_unseen_pairs_and_diagnostic(runs):
     assert evaluate.main(args + ["--base", "--out", str(tmp / "eval_base"), "--no-tta"]) == 0
     base = json.loads((tmp / "eval_base" / "results.json").read_text())
     assert base["embedding"].startswith("plain") and "skipped" in base["diagnostic"]
+
+
+PAIRS_3_FOLDS = """3 2
+id6 1 2
+id7 1 3
+id6 1 id7 2
+id8 1 id9 2
+id8 2 4
+id9 1 2
+id6 3 id9 4
+id7 4 id8 1
+id6 2 3
+id7 2 4
+id6 4 id8 3
+id7 1 id9 1
+"""
+
+
+def test_evaluate_only_the_chosen_folds(runs):
+    tmp, _, _ = runs
+    (tmp / "pairs3.txt").write_text(PAIRS_3_FOLDS)
+    out = tmp / "eval_folds"
+    assert evaluate.main(["--checkpoint", str(tmp / "a" / "ckpt.pt"), "--pairs", str(tmp / "pairs3.txt"),
+                          "--eval-folds", "2-3", "--out", str(out), "--no-diagnostic"]) == 0
+    v = json.loads((out / "results.json").read_text())["verification"]
+    assert (v["pairs"], v["fold_ids"], v["dropped_missing_crop"]) == (8, [2, 3], 0)
+    assert v["api_view"]["fold_accuracies"] == v["fold_accuracies"]  # nothing missing: the two views agree
 
 
 def test_evaluate_refuses_training_people(runs):
