@@ -233,8 +233,8 @@ export async function httpSection({ quick, log }: SectionOptions): Promise<Secti
     return {
       id: 'http', title: '3. End-to-end HTTP latency', body,
       targets: [
-        atMost('POST /v1/verify latency p50 at concurrency 1 (ONNX detector)', verifyP50, TARGET_VERIFY_P50_MS, (v) => `${fmtMs(v)} ms`),
-        atMost(`GET /healthz p99 while saturated at concurrency ${Math.max(...CONCURRENCY)} (ONNX detector, worst endpoint)`,
+        atMost('POST /v1/verify latency p50 at concurrency 1 (RetinaFace detector)', verifyP50, TARGET_VERIFY_P50_MS, (v) => `${fmtMs(v)} ms`),
+        atMost(`GET /healthz p99 while saturated at concurrency ${Math.max(...CONCURRENCY)} (RetinaFace detector, worst endpoint)`,
           Math.max(...worst), TARGET_HEALTH_MS, (v) => `${fmtMs(v)} ms`),
       ],
     };
