@@ -19,30 +19,6 @@ export function assertRgb(image: RgbImage): void {
 /** Black: what outside the image reads as in aligned crops, like dlib's chips. */
 const BLACK: readonly [number, number, number] = [0, 0, 0];
 
-function sampleBilinear(img: RgbImage, x: number, y: number, out: Float64Array, fill: readonly [number, number, number]): void {
-  // Pixel centres sit at integer coordinates; outside the image reads as `fill`.
-  const x0 = Math.floor(x), y0 = Math.floor(y);
-  const fx = x - x0, fy = y - y0;
-  out[0] = 0; out[1] = 0; out[2] = 0;
-  for (let j = 0; j < 2; j++) {
-    const yy = y0 + j;
-    const wy = j === 0 ? 1 - fy : fy;
-    for (let i = 0; i < 2; i++) {
-      const xx = x0 + i;
-      const w = wy * (i === 0 ? 1 - fx : fx);
-      if (w === 0) continue;
-      if (yy < 0 || yy >= img.height || xx < 0 || xx >= img.width) {
-        out[0] += w * fill[0]; out[1] += w * fill[1]; out[2] += w * fill[2];
-        continue;
-      }
-      const o = (yy * img.width + xx) * 3;
-      out[0] += w * img.data[o];
-      out[1] += w * img.data[o + 1];
-      out[2] += w * img.data[o + 2];
-    }
-  }
-}
-
 /**
  * Warps `src` into a width x height crop where `toCrop` maps source coordinates to crop coordinates.
  * When the crop shrinks the face by more than 2x, each output pixel averages a k x k grid of bilinear
@@ -53,27 +29,50 @@ export function warpSimilarity(src: RgbImage, toCrop: Similarity, width: number,
   const inv = invertSimilarity(toCrop);
   const shrink = 1 / similarityScale(toCrop);
   const k = Math.max(1, Math.min(4, Math.ceil(shrink / 2)));
+  const n = k * k;
   const out = new Uint8Array(width * height * 3);
-  const px = new Float64Array(3);
-  const acc = new Float64Array(3);
+  const { data, width: sw, height: sh } = src;
+  const [f0, f1, f2] = fill;
+  // Sub-sample offsets within an output pixel, (s + 0.5) / k - 0.5 for s < k.
+  const offsets = Array.from({ length: k }, (_, s) => (s + 0.5) / k - 0.5);
   for (let v = 0; v < height; v++) {
     for (let u = 0; u < width; u++) {
-      acc[0] = 0; acc[1] = 0; acc[2] = 0;
+      let r = 0, g = 0, b = 0;
       for (let sj = 0; sj < k; sj++) {
-        const cv = v + (sj + 0.5) / k - 0.5;
+        const cv = v + offsets[sj];
         for (let si = 0; si < k; si++) {
-          const cu = u + (si + 0.5) / k - 0.5;
+          const cu = u + offsets[si];
+          // Bilinear sample at (x, y); pixel centres sit at integer coordinates, outside reads as `fill`.
           const x = inv.a * cu - inv.b * cv + inv.tx;
           const y = inv.b * cu + inv.a * cv + inv.ty;
-          sampleBilinear(src, x, y, px, fill);
-          acc[0] += px[0]; acc[1] += px[1]; acc[2] += px[2];
+          const x0 = Math.floor(x), y0 = Math.floor(y);
+          const fx = x - x0, fy = y - y0;
+          const w00 = (1 - fy) * (1 - fx), w01 = (1 - fy) * fx, w10 = fy * (1 - fx), w11 = fy * fx;
+          let pr = 0, pg = 0, pb = 0;
+          if (x0 >= 0 && y0 >= 0 && x0 + 1 < sw && y0 + 1 < sh) {
+            const o = (y0 * sw + x0) * 3, o2 = o + sw * 3;
+            pr = w00 * data[o] + w01 * data[o + 3] + w10 * data[o2] + w11 * data[o2 + 3];
+            pg = w00 * data[o + 1] + w01 * data[o + 4] + w10 * data[o2 + 1] + w11 * data[o2 + 4];
+            pb = w00 * data[o + 2] + w01 * data[o + 5] + w10 * data[o2 + 2] + w11 * data[o2 + 5];
+          }
+          else {
+            const ws = [w00, w01, w10, w11];
+            for (let q = 0; q < 4; q++) {
+              const w = ws[q];
+              if (w === 0) continue;
+              const xx = x0 + (q & 1), yy = y0 + (q >> 1);
+              if (yy < 0 || yy >= sh || xx < 0 || xx >= sw) { pr += w * f0; pg += w * f1; pb += w * f2; continue; }
+              const o = (yy * sw + xx) * 3;
+              pr += w * data[o]; pg += w * data[o + 1]; pb += w * data[o + 2];
+            }
+          }
+          r += pr; g += pg; b += pb;
         }
       }
       const o = (v * width + u) * 3;
-      const n = k * k;
-      out[o] = Math.round(acc[0] / n);
-      out[o + 1] = Math.round(acc[1] / n);
-      out[o + 2] = Math.round(acc[2] / n);
+      out[o] = Math.round(r / n);
+      out[o + 1] = Math.round(g / n);
+      out[o + 2] = Math.round(b / n);
     }
   }
   return { data: out, width, height };

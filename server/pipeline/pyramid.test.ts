@@ -1,0 +1,83 @@
+// Unit tests for the image pyramid on literal pixels and on a smooth synthetic image.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { applySimilarity, invertSimilarity } from './geometry.ts';
+import { halveImage, ImagePyramid, pyramidLevel, viewFromLevel, warpFromPyramid } from './pyramid.ts';
+import { warpSimilarity, type RgbImage } from './warp.ts';
+
+const grey = (w: number, h: number, f: (x: number, y: number) => number): RgbImage => {
+  const data = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data.fill(f(x, y), (y * w + x) * 3, (y * w + x) * 3 + 3);
+  return { data, width: w, height: h };
+};
+
+test('halving averages 2x2 blocks (rounded) and repeats an odd last row and column', () => {
+  // 3x3 values: rows [0 4 8], [2 6 10], [100 100 100].
+  const img = grey(3, 3, (x, y) => (y === 2 ? 100 : 4 * x + 2 * y));
+  const h = halveImage(img);
+  assert.equal(h.width, 2); assert.equal(h.height, 2);
+  const px = (x: number, y: number) => h.data[(y * 2 + x) * 3];
+  assert.equal(px(0, 0), 3); // (0 + 4 + 2 + 6) / 4
+  assert.equal(px(1, 0), 9); // (8 + 8 + 10 + 10) / 4
+  assert.equal(px(0, 1), 100);
+  assert.equal(px(1, 1), 100);
+});
+
+test('level choice: the coarsest level at which the view shrinks by at most 2x', () => {
+  assert.equal(pyramidLevel(0.5), 0);
+  assert.equal(pyramidLevel(2), 0);
+  assert.equal(pyramidLevel(2.01), 1);
+  assert.equal(pyramidLevel(4), 1);
+  assert.equal(pyramidLevel(5.3), 2);
+  assert.equal(pyramidLevel(17), 4);
+});
+
+test('a level pixel centre maps to the centre of the image pixels it covers', () => {
+  const toView = { a: 0.3 * Math.cos(0.4), b: 0.3 * Math.sin(0.4), tx: 12, ty: -3 };
+  for (const l of [0, 1, 2, 3]) {
+    const m = 2 ** l;
+    const composed = viewFromLevel(toView, l);
+    // Level pixel (5, 7) covers image pixels 5m..5m+m-1 (x) and 7m..7m+m-1 (y).
+    const viaLevel = applySimilarity(composed, { x: 5, y: 7 });
+    const direct = applySimilarity(toView, { x: 5 * m + (m - 1) / 2, y: 7 * m + (m - 1) / 2 });
+    assert.ok(Math.hypot(viaLevel.x - direct.x, viaLevel.y - direct.y) < 1e-9);
+  }
+});
+
+test('the pyramid levels are made once and halve the size each time', () => {
+  const p = new ImagePyramid(grey(640, 427, () => 7));
+  const l2 = p.level(2);
+  assert.deepEqual([l2.width, l2.height], [160, 107]);
+  assert.equal(p.level(2), l2);
+  assert.deepEqual([p.level(1).width, p.level(1).height], [320, 214]);
+});
+
+test('a view through the pyramid matches the supersampled warp of a smooth image, and the geometry is the same', () => {
+  // A smooth pattern (period 40 px) seen 5x smaller and turned 30°: both warps anti-alias, so they agree closely.
+  const img = grey(400, 300, (x, y) => Math.round(128 + 100 * Math.sin(x / 6.4) * Math.cos(y / 6.4)));
+  const toView = { a: 0.2 * Math.cos(Math.PI / 6), b: 0.2 * Math.sin(Math.PI / 6), tx: 30, ty: -10 };
+  const fill: [number, number, number] = [104, 117, 123];
+  const a = warpFromPyramid(new ImagePyramid(img), toView, 96, 96, fill);
+  const b = warpSimilarity(img, toView, 96, 96, fill);
+  let inside = 0, sum = 0;
+  const inv = invertSimilarity(toView);
+  for (let v = 2; v < 94; v++) {
+    for (let u = 2; u < 94; u++) {
+      const s = applySimilarity(inv, { x: u, y: v });
+      if (s.x < 8 || s.y < 8 || s.x > 392 || s.y > 292) continue; // away from the border and the fill
+      inside++;
+      sum += Math.abs(a.data[(v * 96 + u) * 3] - b.data[(v * 96 + u) * 3]);
+    }
+  }
+  assert.ok(inside > 3000, `${inside} pixels compared`);
+  assert.ok(sum / inside < 6, `mean |difference| ${sum / inside} grey levels`);
+  // Outside the image both read as the fill.
+  assert.deepEqual([...a.data.subarray(0, 3)], [...b.data.subarray(0, 3)]);
+});
+
+test('level 0 (a view that does not shrink by more than 2x) is exactly warpSimilarity', () => {
+  const img = grey(50, 40, (x, y) => (x * 7 + y * 3) % 256);
+  const toView = { a: 0.9, b: 0.2, tx: 3, ty: 1 };
+  const fill: [number, number, number] = [1, 2, 3];
+  assert.deepEqual(warpFromPyramid(new ImagePyramid(img), toView, 32, 32, fill).data, warpSimilarity(img, toView, 32, 32, fill).data);
+});
