@@ -49,14 +49,18 @@ export function toBgrMinusMean(images: readonly RgbImage[], mean: readonly [numb
   const { width, height } = images[0];
   const plane = width * height;
   const out = new Float32Array(images.length * 3 * plane);
-  const order = color === 'BGR' ? [2, 1, 0] : [0, 1, 2];
-  images.forEach((img, n) => {
+  const [s0, s1, s2] = color === 'BGR' ? [2, 1, 0] : [0, 1, 2];
+  const [m0, m1, m2] = mean;
+  for (let n = 0; n < images.length; n++) {
+    const img = images[n];
     if (img.width !== width || img.height !== height) throw new Error(`batch images must all be ${width}x${height}, got ${img.width}x${img.height}`);
-    for (let c = 0; c < 3; c++) {
-      const src = order[c], m = mean[c], base = (n * 3 + c) * plane, d = img.data;
-      for (let i = 0; i < plane; i++) out[base + i] = d[i * 3 + src] - m;
+    const d = img.data, b0 = n * 3 * plane, b1 = b0 + plane, b2 = b1 + plane;
+    for (let i = 0, j = 0; i < plane; i++, j += 3) {
+      out[b0 + i] = d[j + s0] - m0;
+      out[b1 + i] = d[j + s1] - m1;
+      out[b2 + i] = d[j + s2] - m2;
     }
-  });
+  }
   return out;
 }
 
