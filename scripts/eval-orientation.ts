@@ -9,6 +9,7 @@ import { RetinaFaceDetector } from '../server/adapters/retinaface-detector.ts';
 import { loadRetinaFaceModel } from '../server/model/detector-card.ts';
 import { SharpDecoder } from '../server/adapters/sharp-decoder.ts';
 import { rollDeg, wrapDeg } from '../server/pipeline/orientation.ts';
+import { ORIENTATION, type OrientationSettings } from '../server/pipeline/orient-faces.ts';
 import { nearestCentre } from '../server/pipeline/select.ts';
 import type { Point } from '../server/pipeline/geometry.ts';
 import type { RgbImage } from '../server/pipeline/warp.ts';
@@ -18,6 +19,8 @@ const { values: args } = parseArgs({
     lfw: { type: 'string', default: resolve('../shared/datasets/lfw') },
     people: { type: 'string', default: '60' },
     angles: { type: 'string', default: '0,90,180,270,10,20,30,45,-45' },
+    // Overrides of the rule's settings for the auto detector, as JSON (e.g. '{"uprightToleranceDeg": 30}'): to measure a variant.
+    settings: { type: 'string', default: '{}' },
   },
 });
 
@@ -38,11 +41,12 @@ async function main() {
   }
   const model = loadRetinaFaceModel(join(PROJECT_ROOT, 'models'));
   const modes = ['auto', 'upright'] as const;
-  const detectors = await Promise.all(modes.map((orientation) => RetinaFaceDetector.create(model, { device: 'cpu', threads: 2, orientation })));
+  const orientationSettings = { ...ORIENTATION, ...(JSON.parse(args.settings!) as Partial<OrientationSettings>) };
+  const detectors = await Promise.all(modes.map((orientation) => RetinaFaceDetector.create(model, { device: 'cpu', threads: 2, orientation, orientationSettings })));
   const decoder = new SharpDecoder({ maxImageBytes: 64 << 20, maxPixels: 100_000_000 });
   const angles = args.angles!.split(',').map(Number);
   const people = readdirSync(images).sort().slice(0, Number(args.people));
-  type Tally = { n: number; found: number; rollOk: number; rollErr: number[]; pointErr: number[] };
+  type Tally = { n: number; found: number; rollOk: number; rollErr: number[]; pointErr: number[]; plainLogits: number[] };
   // Face-only thumbnails of the same subjects: the subject's box cut out and resized (README, "faces that fill the frame").
   const thumbs = [['50x50 colour', 50, false], ['50x50 grey', 50, true], ['80x80 grey', 80, true]] as const;
   const thumbFound = new Map<string, number>(thumbs.map(([name]) => [name, 0]));
@@ -50,7 +54,7 @@ async function main() {
   const tally = new Map<string, Tally>();
   const at = (mode: string, a: number) => {
     const k = `${mode} ${a}`;
-    if (!tally.has(k)) tally.set(k, { n: 0, found: 0, rollOk: 0, rollErr: [], pointErr: [] });
+    if (!tally.has(k)) tally.set(k, { n: 0, found: 0, rollOk: 0, rollErr: [], pointErr: [], plainLogits: [] });
     return tally.get(k)!;
   };
   const subject = async (d: RetinaFaceDetector, img: RgbImage) => nearestCentre(await d.detect(img, { minScore: 0.5 }), img.width, img.height);
@@ -76,6 +80,8 @@ async function main() {
         const f = await subject(detectors[m], img);
         if (!f) continue;
         t.found++;
+        // Upright mode reports the photo's own pass: where its points look upright, the rule's shortcut reads its logit.
+        if (mode === 'upright' && Math.abs(rollDeg(f.points)) <= orientationSettings.uprightToleranceDeg) t.plainLogits.push(Math.log(f.score / (1 - f.score)));
         const e = Math.abs(wrapDeg(rollDeg(f.points) - rollDeg(ref.points) - a));
         t.rollErr.push(e);
         if (e <= 30) t.rollOk++;
@@ -99,6 +105,16 @@ async function main() {
       const f = (v: number[], q: number, d = 1) => (v.length ? quantile(v, q).toFixed(d) : '-');
       console.log(`| ${a}° | ${mode} | ${t.found}/${t.n} | ${t.rollOk}/${t.n} | ${f(t.rollErr, 0.5)}° / ${f(t.rollErr, 1)}° | ${f(t.pointErr, 0.5, 3)} / ${f(t.pointErr, 0.9, 3)} |`);
     }
+  }
+  const u = orientationSettings.uprightLogit;
+  console.log(`\nThe shortcut (no views for a face whose points look upright, roll within ${orientationSettings.uprightToleranceDeg}°, and whose ` +
+    `logit in the photo's own pass is at least ${u}): the subject's first-pass logit where its points look upright, per turn. ` +
+    'At 0° the share taken as upright without views; at any other turn a face at or above the bar would keep wrong points.');
+  console.log('\n| turn | points look upright | first-pass logit median / max | at or above the bar |');
+  console.log('|---|---|---|---|');
+  for (const a of angles) {
+    const v = at('upright', a).plainLogits;
+    console.log(`| ${a}° | ${v.length}/${at('upright', a).n} | ${v.length ? quantile(v, 0.5).toFixed(2) : '-'} / ${v.length ? Math.max(...v).toFixed(2) : '-'} | ${v.filter((x) => x >= u).length} |`);
   }
 }
 

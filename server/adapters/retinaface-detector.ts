@@ -2,7 +2,8 @@
 // and a zoomed-out second look for faces that fill the frame. Pure math lives in server/pipeline/.
 import { inlineHost, type SessionHost, type TensorSession } from './ort/session.ts';
 import type { Detector, DetectOptions, DetectedFace } from '../pipeline/types.ts';
-import { assertRgb, warpSimilarity, type RgbImage } from '../pipeline/warp.ts';
+import { assertRgb, type RgbImage } from '../pipeline/warp.ts';
+import { ImagePyramid, warpFromPyramid } from '../pipeline/pyramid.ts';
 import type { Device, Orientation } from '../config.ts';
 import { FIVE_POINTS, type LoadedCard, type RetinaFaceCard } from '../model/detector-card.ts';
 import { decodeRetinaFace, priorBoxes, toBgrMinusMean, type PriorSpec, type RawFace } from '../pipeline/retinaface-math.ts';
@@ -70,12 +71,14 @@ export class RetinaFaceDetector implements Detector {
     const { width, height } = image;
     this.inFlight++;
     try {
+      // Every second look and every view of the orientation rule samples this pyramid (levels made on first use).
+      const pyramid = new ImagePyramid(image);
       let faces = (await this.run([image], options.minScore))[0];
-      if (faces.length === 0) faces = await this.zoomedOut(image, options.minScore);
-      if (faces.length === 0 && this.orientation === 'auto') faces = await this.turned(image, options.minScore);
+      if (faces.length === 0) faces = await this.zoomedOut(pyramid, options.minScore);
+      if (faces.length === 0 && this.orientation === 'auto') faces = await this.turned(pyramid, options.minScore);
       faces = faces.slice(0, options.maxResults ?? this.model.card.postprocessing.max_results);
       if (this.orientation === 'auto' && faces.length > 0) {
-        const views: ViewRunner = (view, side) => this.viewFaces(image, view, side);
+        const views: ViewRunner = (view, side) => this.viewFaces(pyramid, view, side);
         faces = await orientFaces(faces, views, this.settings);
       }
       return faces.map((f) => ({ score: f.score, box: clip(f.box, width, height), points: f.points }));
@@ -88,9 +91,9 @@ export class RetinaFaceDetector implements Detector {
    * A face that fills the whole frame has no context around it, and one larger than the biggest prior is
    * missed: look again at the image shrunk into the middle of a mean-grey canvas.
    */
-  private async zoomedOut(image: RgbImage, minScore: number): Promise<RawFace[]> {
-    const { view, side } = zoomOutView(image.width, image.height);
-    const faces = await this.viewFaces(image, [view], side, side);
+  private async zoomedOut(pyramid: ImagePyramid, minScore: number): Promise<RawFace[]> {
+    const { view, side } = zoomOutView(pyramid.base.width, pyramid.base.height);
+    const faces = await this.viewFaces(pyramid, [view], side, side);
     return faces[0].map((f) => ({ ...f, box: boxFromView(view, f.box), points: pointsFromView(view, f.points) }))
       .filter((f) => f.score > minScore);
   }
@@ -99,11 +102,11 @@ export class RetinaFaceDetector implements Detector {
    * A photo turned by 90°, 180° or 270° can hide its faces from an upright look altogether: look at the
    * three turns and keep the faces of the turn with the most confident face, mapped back to the image.
    */
-  private async turned(image: RgbImage, minScore: number): Promise<RawFace[]> {
-    const { width: w, height: h } = image;
+  private async turned(pyramid: ImagePyramid, minScore: number): Promise<RawFace[]> {
+    const { width: w, height: h } = pyramid.base;
     const sideways = [90, -90].map((deg) => turnView(w, h, deg));
-    const [a, b] = await this.viewFaces(image, sideways, h, w);
-    const [c] = await this.viewFaces(image, [turnView(w, h, 180)], w, h);
+    const [a, b] = await this.viewFaces(pyramid, sideways, h, w);
+    const [c] = await this.viewFaces(pyramid, [turnView(w, h, 180)], w, h);
     const looks = [{ view: sideways[0], faces: a }, { view: sideways[1], faces: b }, { view: turnView(w, h, 180), faces: c }]
       .map((l) => ({ ...l, faces: l.faces.filter((f) => f.score > minScore) }));
     const best = looks.reduce((p, q) => (Math.max(-Infinity, ...q.faces.map((f) => f.logit)) > Math.max(-Infinity, ...p.faces.map((f) => f.logit)) ? q : p));
@@ -111,9 +114,9 @@ export class RetinaFaceDetector implements Detector {
   }
 
   /** Runs width x height views of the image (one batch) and returns each view's faces in view pixels. */
-  private async viewFaces(image: RgbImage, views: readonly Similarity[], width: number, height = width): Promise<RawFace[][]> {
+  private async viewFaces(pyramid: ImagePyramid, views: readonly Similarity[], width: number, height = width): Promise<RawFace[][]> {
     const fill = this.meanRgb();
-    const crops = views.map((v) => warpSimilarity(image, v, width, height, fill));
+    const crops = views.map((v) => warpFromPyramid(pyramid, v, width, height, fill));
     return this.run(crops, 0.02);
   }
 

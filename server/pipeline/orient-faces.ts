@@ -10,23 +10,34 @@ export type ViewRunner = (views: readonly Similarity[], side: number) => Promise
 export interface OrientationSettings {
   /** Side of the two views that test each face's roll hypotheses (pixels; the face spans `faceFraction` of it). */
   testSide: number;
-  /** Side of the view in which a turned or tilted face's landmarks are found again, upright. */
+  /**
+   * Largest side of the view in which a turned or tilted face's landmarks are found again, upright. The view is
+   * smaller when the faces are small: it never enlarges a face beyond its size in the image (multiples of 32 px,
+   * at least testSide).
+   */
   refineSide: number;
   faceFraction: number;
   /** A view whose face reaches this logit settles the test; below it, the four quadrants are tried too. */
   confidentLogit: number;
+  /**
+   * A face whose points look upright (roll within uprightToleranceDeg) and whose logit in the photo itself reaches
+   * this is taken as upright without any view: turned faces whose points look upright score lower (README).
+   */
+  uprightLogit: number;
   /** A face that the tests find upright and whose points roll at most this much (degrees) keeps its first landmarks. */
   uprightToleranceDeg: number;
 }
 
 /** Names this version of the rule in detector versions (evaluation caches key on them); bump it when the rule changes. */
-export const ORIENTATION_RULE = 4;
+export const ORIENTATION_RULE = 5;
 
 /** Measured choices (README, "Orientation"): the test views cost a fraction of a full pass per face. */
-export const ORIENTATION: OrientationSettings = { testSide: 96, refineSide: 224, faceFraction: 0.5, confidentLogit: 5, uprightToleranceDeg: 15 };
+export const ORIENTATION: OrientationSettings = { testSide: 96, refineSide: 224, faceFraction: 0.5, confidentLogit: 5, uprightLogit: 7.5, uprightToleranceDeg: 15 };
 
 /** Stage 2's hypotheses (degrees): any roll is within 45° of one of them. */
 const QUADRANTS = [0, 90, 180, -90];
+/** Two rolls closer than this (degrees) give the detector practically the same view (20° was too wide: eval:orientation lost 2 of 60 faces turned 90°). */
+const SAME_ROLL_DEG = 10;
 
 /** A face with the roll (degrees, clockwise on screen) the rule settled on. */
 export type OrientedFace = RawFace & { rollDeg: number };
@@ -47,17 +58,22 @@ export async function orientFaces(faces: readonly RawFace[], run: ViewRunner, o:
   const rolls = faces.map((f) => rollDeg(f.points));
   const view = (i: number, roll: number, side: number) => uprightView(frames[i].centre, frames[i].size, roll, side, o.faceFraction);
   const all = faces.map(() => [] as Trial[]);
+  // Faces the photo itself shows upright beyond doubt need no view at all.
+  const plain = faces.map((f, i) => Math.abs(rolls[i]) <= o.uprightToleranceDeg && f.logit >= o.uprightLogit);
 
   // Stage 1: the roll the points show and its opposite (upside-down faces get upright-looking points).
-  await trials(faces.map((_, i) => [rolls[i], wrapDeg(rolls[i] + 180)]), all, view, run, o.testSide);
+  await trials(faces.map((_, i) => (plain[i] ? [] : [rolls[i], wrapDeg(rolls[i] + 180)])), all, view, run, o.testSide);
   // Stage 2, only where neither view is convincing: the four upright quadrants of the photo itself. This catches
   // sideways faces, whose points may look upright or only half turned (their views then stay below the bar).
-  const unsure = faces.map((_, i) => Math.max(...all[i].map((t) => t.logit)) < o.confidentLogit);
-  await trials(faces.map((_, i) => (unsure[i] ? QUADRANTS : [])), all, view, run, o.testSide);
+  // A quadrant within SAME_ROLL_DEG of a roll already tried would show the detector the same view again: skipped.
+  const unsure = faces.map((_, i) => !plain[i] && Math.max(...all[i].map((t) => t.logit)) < o.confidentLogit);
+  const untried = (i: number) => QUADRANTS.filter((q) => all[i].every((t) => Math.abs(wrapDeg(q - t.roll)) > SAME_ROLL_DEG));
+  await trials(faces.map((_, i) => (unsure[i] ? untried(i) : [])), all, view, run, o.testSide);
 
   const out: OrientedFace[] = faces.map((f, i) => ({ ...f, rollDeg: rolls[i] }));
   const again: { i: number; roll: number; best: Trial }[] = [];
   faces.forEach((_, i) => {
+    if (plain[i]) return;
     const k = mostConfident(all[i].map((t) => t.logit));
     const best = all[i][k];
     if (k === 0 && Math.abs(rolls[i]) <= o.uprightToleranceDeg) return; // upright: keep full-resolution points
@@ -66,16 +82,26 @@ export async function orientFaces(faces: readonly RawFace[], run: ViewRunner, o:
   });
   if (again.length === 0) return out;
 
-  const views = again.map(({ i, roll }) => view(i, roll, o.refineSide));
-  const found = await run(views, o.refineSide);
+  const side = refineViewSide(Math.max(...again.map(({ i }) => frames[i].size)), o);
+  const views = again.map(({ i, roll }) => view(i, roll, side));
+  const found = await run(views, side);
   again.forEach(({ i, roll, best }, j) => {
-    const c = centralFace(found[j], o.refineSide);
+    const c = centralFace(found[j], side);
     if (c) {
       out[i] = { ...out[i], points: pointsFromView(views[j], c.points), rollDeg: wrapDeg(roll + rollDeg(c.points)), score: Math.max(out[i].score, c.score) };
     }
     else if (best.face) out[i] = { ...out[i], points: pointsFromView(best.view, best.face.points), rollDeg: roll };
   });
   return out;
+}
+
+/**
+ * The side (pixels) of the refining view for faces up to `faceSize` image pixels: the face spans faceFraction of
+ * the view at no more than its own resolution, rounded up to a multiple of 32, between testSide and refineSide.
+ */
+export function refineViewSide(faceSize: number, o: OrientationSettings): number {
+  const native = Math.ceil(faceSize / o.faceFraction / 32) * 32;
+  return Math.min(o.refineSide, Math.max(o.testSide, native));
 }
 
 /** One roll hypothesis tested on one face: its view, the framed face found there (if any) and its logit. */

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { applySimilarity, type Point, type Similarity } from './geometry.ts';
 import { centralFace, pointsFromView, rollDeg, UPRIGHT_FIVE_POINTS, uprightView, wrapDeg } from './orientation.ts';
-import { ORIENTATION, orientFaces, zoomOutView } from './orient-faces.ts';
+import { ORIENTATION, orientFaces, refineViewSide, zoomOutView } from './orient-faces.ts';
 import type { RawFace } from './retinaface-math.ts';
 
 /** The upright template turned clockwise (on screen) by deg about (cx, cy) and scaled by s. */
@@ -113,6 +113,34 @@ test('a sideways face whose landmarks look upright is found sideways', async () 
   const { run } = scene([t]);
   const [out] = await orientFaces([detected(t, -9)], run);
   assert.ok(near(out.rollDeg, 90, 2), `got ${out.rollDeg}`);
+});
+
+test('a face whose points look upright and that the photo shows at a high logit costs no view at all', async () => {
+  const t = { centre: { x: 300, y: 200 }, roll: 4, size: 120 };
+  const { run, calls } = scene([t]);
+  const first = { ...detected(t, 4), logit: ORIENTATION.uprightLogit };
+  const [out] = await orientFaces([first], run);
+  assert.deepEqual(out.points, first.points);
+  assert.deepEqual(calls, []);
+  // Tilted beyond the tolerance, the same logit does not skip the test.
+  const tilted = { ...detected(t, 25), logit: ORIENTATION.uprightLogit + 1 };
+  await orientFaces([tilted], run);
+  assert.deepEqual(calls.slice(0, 1), [2]);
+});
+
+test('the quadrants skip rolls already tried: a sideways face with upright-looking points costs two more views, not four', async () => {
+  const t = { centre: { x: 300, y: 200 }, roll: 90, size: 120 };
+  const { run, calls } = scene([t]);
+  const [out] = await orientFaces([detected(t, 3)], run);
+  assert.deepEqual(calls.slice(0, 2), [2, 2]); // 3° and -177° first; then 90° and -90° (0° and 180° were as good as tried)
+  assert.ok(near(out.rollDeg, 90, 2), `got ${out.rollDeg}`);
+});
+
+test('the refining view shows faces at no more than their own resolution, between the test side and the largest side', () => {
+  assert.equal(refineViewSide(80, ORIENTATION), 160);
+  assert.equal(refineViewSide(81, ORIENTATION), 192);
+  assert.equal(refineViewSide(30, ORIENTATION), ORIENTATION.testSide);
+  assert.equal(refineViewSide(300, ORIENTATION), ORIENTATION.refineSide);
 });
 
 test('zoomed-out view: the image spans 60% of a canvas of 160 to 640 pixels, centred', () => {
