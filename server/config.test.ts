@@ -24,6 +24,7 @@ test('defaults: loopback:8080, ./data resolved, cpu, the shipped model', () => {
   assert.equal(c.orientation, 'auto');
   assert.equal(c.hnswEfSearch, 'auto');
   assert.equal(c.healthIntervalMs, 10_000);
+  assert.equal(c.ortSpinning, false); // detector and embedder share the cores: spinning threads would steal them
 });
 
 test('each detector has its own default score; the old name onnx means the SSD port', () => {
@@ -57,7 +58,7 @@ test('valid overrides are applied and paths resolved', () => {
     IRFACE_MIN_DETECTION_SCORE: '0.75',
     IRFACE_MIN_FACE_SIZE: '40',
     IRFACE_LOG_LEVEL: 'silent',
-    IRFACE_KEEP_CROPS: 'false', IRFACE_HEALTH_INTERVAL_MS: '2500', IRFACE_HNSW_EF_SEARCH: '300', IRFACE_ORT_SPINNING: 'false',
+    IRFACE_KEEP_CROPS: 'false', IRFACE_HEALTH_INTERVAL_MS: '2500', IRFACE_HNSW_EF_SEARCH: '300', IRFACE_ORT_SPINNING: 'true',
     IRFACE_DETECTOR: 'onnx', IRFACE_ORIENTATION: 'upright', IRFACE_DATABASE_URL: 'postgresql://irface:s3cret@db.example.com:5433/gallery',
   });
   assert.deepEqual(
@@ -66,7 +67,7 @@ test('valid overrides are applied and paths resolved', () => {
       host: '0.0.0.0', port: 0, dataDir: resolve('some/dir'), device: 'cuda', modelPath: resolve('models/other.onnx'), detector: 'ssd-mobilenet', orientation: 'upright',
       detectWorkers: 3, embedThreads: 1, maxImageBytes: 2048, maxRequestBytes: 4096, maxImagesPerRequest: 2,
       maxPixels: 1000, detectMaxSide: 320, minDetectionScore: 0.75, minFaceSize: 40, logLevel: 'silent',
-      keepCrops: false, batchMax: 32, batchWaitMs: 2, adminKey: null, corsOrigins: [], maxInFlight: 32, requestTimeoutMs: 60000, healthIntervalMs: 2500, hnswEfSearch: 300, ortSpinning: false,
+      keepCrops: false, batchMax: 32, batchWaitMs: 2, adminKey: null, corsOrigins: [], maxInFlight: 32, requestTimeoutMs: 60000, healthIntervalMs: 2500, hnswEfSearch: 300, ortSpinning: true,
       databaseUrl: 'postgresql://irface:s3cret@db.example.com:5433/gallery',
     },
   );

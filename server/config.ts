@@ -162,7 +162,7 @@ export function parseConfig(env: Env = process.env): Config {
     orientation: oneOf(env, 'IRFACE_ORIENTATION', 'auto', ['auto', 'upright'] as const, bad),
     detectWorkers: int(env, 'IRFACE_DETECT_WORKERS', Math.max(1, Math.min(2, cpus)), 1, 64, bad),
     embedThreads: int(env, 'IRFACE_EMBED_THREADS', Math.max(1, Math.min(4, cpus)), 1, 64, bad),
-    ortSpinning: oneOf(env, 'IRFACE_ORT_SPINNING', 'true', ['true', 'false'] as const, bad) === 'true',
+    ortSpinning: oneOf(env, 'IRFACE_ORT_SPINNING', 'false', ['true', 'false'] as const, bad) === 'true',
     maxImageBytes: int(env, 'IRFACE_MAX_IMAGE_BYTES', 10 * 1024 * 1024, 1024, 200 * 1024 * 1024, bad),
     maxRequestBytes: int(env, 'IRFACE_MAX_REQUEST_BYTES', 40 * 1024 * 1024, 1024, 1024 * 1024 * 1024, bad),
     maxImagesPerRequest: int(env, 'IRFACE_MAX_IMAGES_PER_REQUEST', 16, 1, 1000, bad),

@@ -37,7 +37,7 @@ export async function detectSection({ quick, log }: SectionOptions): Promise<Sec
 
   const models = join(PROJECT_ROOT, 'models');
   const retina = loadRetinaFaceModel(models);
-  const placement = { device: 'cpu' as const, threads: config.detectWorkers };
+  const placement = { device: 'cpu' as const, threads: config.detectWorkers, spinning: config.ortSpinning };
   const faceapi = new FaceApiDetector(1);
   const contenders: Contender[] = [
     { short: 'RetinaFace', label: 'RetinaFace, orientation auto (the default)', detector: await RetinaFaceDetector.create(retina, { ...placement, orientation: 'auto' }), minScore: config.minDetectionScore },
