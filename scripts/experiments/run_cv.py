@@ -5,6 +5,7 @@
     python scripts/experiments/run_cv.py plot           # docs/img/cv-angles-by-class-size.png
     python scripts/experiments/run_cv.py status         # finished, resumable and failed runs
     python scripts/experiments/run_cv.py save           # copy runs/cv/*/result.json into docs/experiments/cv-results/
+    python scripts/experiments/run_cv.py final --rows ir_am --seeds 0 [--name <id>]   # all-people model + card
 Half 1 trains on the people of people.txt folds 1-5 and evaluates the pairs of pairs.txt folds 6-10;
 half 2 the reverse. A row is scripts/experiments/cv/base.json + scripts/experiments/cv/<row>.json
 (+ --set seed=<seed>); "base" is the un-tuned network (evaluation only). A row with "longtail":
@@ -14,7 +15,7 @@ from its last epoch; result.json (written last) marks a finished run and is neve
 records a run stopped by the collapse guard (a result too). Both are also copied, compacted, to
 docs/experiments/cv-results/<run>.json / <run>.failed.json (--results, committed): table, plot and run read
 runs/ first and that copy otherwise, so a fresh clone prints the table and does not retrain a finished run.
-Every command run is listed in the run's result."""
+Every command run is listed in the run's result. `final` is described in cv_final.py."""
 from __future__ import annotations
 
 import argparse
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from cv_common import (HALVES, PY, ROOT, Layout, people_file, row_config, run_name, sh,  # noqa: F401
                        train_config_files, trained_epochs)
+from cv_final import final
 from cv_longtail import longtail_dir
 from cv_results import finished, plot, save_all, save_result, table  # noqa: F401  (table: tests, callers)
 
@@ -89,11 +91,12 @@ def status(lay: Layout) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=("run", "table", "plot", "status", "save"))
+    p.add_argument("command", choices=("run", "table", "plot", "status", "save", "final"))
     p.add_argument("--rows", default="base,am,ir_am,ir_am_distill", help="comma-separated row names")
     p.add_argument("--halves", default="1,2")
     p.add_argument("--seeds", default="0")
     p.add_argument("--threads", type=int, default=2, help="torch threads for evaluation")
+    p.add_argument("--name", help="final: the exported model's id (default irface-<row>-lfw-all-s<seed>)")
     for key, value in Layout().__dict__.items():
         p.add_argument(f"--{key}", type=Path, default=value, help=f"default {value}")
     args = p.parse_args(argv)
@@ -107,7 +110,15 @@ def main(argv: list[str] | None = None) -> int:
                         row_config(lay, row)  # an unknown row stops here, naming the file it looked for
                     if row != "base" or seed == 0:  # the base has no seed
                         run_one(lay, row, half, seed, args.threads)
-    if args.command == "save":
+    if args.command == "final":
+        if "base" in rows:
+            p.error("final: base is the un-tuned network, nothing to train; name a trained row with --rows")
+        if args.name and len(rows) * len(seeds) > 1:
+            p.error("--name names one model: give one row and one seed")
+        for seed in seeds:
+            for row in rows:
+                print(final(lay, row, seed, args.name or f"irface-{row}-lfw-all-s{seed}"))
+    elif args.command == "save":
         print("\n".join(map(str, save_all(lay))) or "nothing to save: no finished run under " + str(lay.runs))
     elif args.command == "plot":
         print(plot(lay))
