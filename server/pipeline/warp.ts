@@ -55,10 +55,12 @@ export function warpSimilarity(src: RgbImage, toCrop: Similarity, width: number,
             pg = w00 * data[o + 1] + w01 * data[o + 4] + w10 * data[o2 + 1] + w11 * data[o2 + 4];
             pb = w00 * data[o + 2] + w01 * data[o + 5] + w10 * data[o2 + 2] + w11 * data[o2 + 5];
           }
+          else if (x0 < -1 || y0 < -1 || x0 >= sw || y0 >= sh) { // all four neighbours outside: the fill
+            pr = f0; pg = f1; pb = f2;
+          }
           else {
-            const ws = [w00, w01, w10, w11];
             for (let q = 0; q < 4; q++) {
-              const w = ws[q];
+              const w = q === 0 ? w00 : q === 1 ? w01 : q === 2 ? w10 : w11;
               if (w === 0) continue;
               const xx = x0 + (q & 1), yy = y0 + (q >> 1);
               if (yy < 0 || yy >= sh || xx < 0 || xx >= sw) { pr += w * f0; pg += w * f1; pb += w * f2; continue; }
