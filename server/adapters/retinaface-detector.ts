@@ -3,7 +3,7 @@
 import { inlineHost, type SessionHost, type TensorSession } from './ort/session.ts';
 import type { Detector, DetectOptions, DetectedFace } from '../pipeline/types.ts';
 import { assertRgb, type RgbImage } from '../pipeline/warp.ts';
-import { ImagePyramid, warpFromPyramid } from '../pipeline/pyramid.ts';
+import { ImagePyramid, viewsTensor } from '../pipeline/pyramid.ts';
 import type { Device, Orientation } from '../config.ts';
 import { FIVE_POINTS, type LoadedCard, type RetinaFaceCard } from '../model/detector-card.ts';
 import { decodeRetinaFace, priorBoxes, toBgrMinusMean, type PriorSpec, type RawFace } from '../pipeline/retinaface-math.ts';
@@ -115,21 +115,27 @@ export class RetinaFaceDetector implements Detector {
 
   /** Runs width x height views of the image (one batch) and returns each view's faces in view pixels. */
   private async viewFaces(pyramid: ImagePyramid, views: readonly Similarity[], width: number, height = width): Promise<RawFace[][]> {
-    const fill = this.meanRgb();
-    const crops = views.map((v) => warpFromPyramid(pyramid, v, width, height, fill));
-    return this.run(crops, 0.02);
+    const { color, normalization: { mean } } = this.model.card.input;
+    const order: [number, number, number] = color === 'BGR' ? [2, 1, 0] : [0, 1, 2];
+    const data = viewsTensor(pyramid, views, width, height, this.meanRgb(), mean, order);
+    return this.infer(data, views.length, width, height, 0.02);
   }
 
-  /** One batch through the network, decoded per image, landmarks in FIVE_POINTS order. */
+  /** One batch of images through the network, decoded per image, landmarks in FIVE_POINTS order. */
   private async run(images: readonly RgbImage[], minScore: number): Promise<RawFace[][]> {
     const { card } = this.model;
     const { width, height } = images[0];
-    const data = toBgrMinusMean(images, card.input.normalization.mean, card.input.color);
-    const out = await this.session.run({ [card.input.name]: { data, dims: [images.length, 3, height, width] } });
+    return this.infer(toBgrMinusMean(images, card.input.normalization.mean, card.input.color), images.length, width, height, minScore);
+  }
+
+  /** The network on an N x 3 x height x width input (already normalised), decoded per image. */
+  private async infer(data: Float32Array, n: number, width: number, height: number, minScore: number): Promise<RawFace[][]> {
+    const { card } = this.model;
+    const out = await this.session.run({ [card.input.name]: { data, dims: [n, 3, height, width] } });
     const tensors = { boxes: out[card.outputs.boxes.name].data, scores: out[card.outputs.scores.name].data, landmarks: out[card.outputs.landmarks.name].data };
     const priors = this.priors(width, height);
     const opts = { minScore, iouThreshold: card.postprocessing.iou_threshold, maxResults: card.postprocessing.max_results };
-    return images.map((_, n) => decodeRetinaFace(tensors, n, priors, this.spec.variances, opts)
+    return Array.from({ length: n }, (_, i) => decodeRetinaFace(tensors, i, priors, this.spec.variances, opts)
       .map((f) => ({ ...f, points: this.perm.map((k) => f.points[k]) })));
   }
 

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { applySimilarity, invertSimilarity } from './geometry.ts';
-import { halveImage, ImagePyramid, pyramidLevel, viewFromLevel, warpFromPyramid } from './pyramid.ts';
+import { halveImage, ImagePyramid, pyramidLevel, viewFromLevel, viewsTensor, warpFromPyramid } from './pyramid.ts';
+import { toBgrMinusMean } from './retinaface-math.ts';
 import { warpSimilarity, type RgbImage } from './warp.ts';
 
 const grey = (w: number, h: number, f: (x: number, y: number) => number): RgbImage => {
@@ -80,4 +81,24 @@ test('level 0 (a view that does not shrink by more than 2x) is exactly warpSimil
   const toView = { a: 0.9, b: 0.2, tx: 3, ty: 1 };
   const fill: [number, number, number] = [1, 2, 3];
   assert.deepEqual(warpFromPyramid(new ImagePyramid(img), toView, 32, 32, fill).data, warpSimilarity(img, toView, 32, 32, fill).data);
+});
+
+test('the views tensor is exactly the 8-bit views minus the mean, planar, in the asked channel order', () => {
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const img = { data: new Uint8Array(300 * 200 * 3).map(() => Math.floor(rnd() * 256)), width: 300, height: 200 };
+  const p = new ImagePyramid(img);
+  const fill: [number, number, number] = [123, 117, 104];
+  const mean: [number, number, number] = [104, 117, 123];
+  // Views of every kind the detector cuts: shrinking 1x-6x, turned, reaching past every border.
+  const views = Array.from({ length: 12 }, (_, i) => {
+    const s = 1 / (1 + 5 * rnd()), r = rnd() * 2 * Math.PI;
+    return { a: s * Math.cos(r), b: s * Math.sin(r), tx: (rnd() - 0.5) * 150, ty: (rnd() - 0.5) * 150 + i };
+  });
+  const tensor = viewsTensor(p, views, 64, 48, fill, mean, [2, 1, 0]);
+  const reference = toBgrMinusMean(views.map((v) => warpFromPyramid(p, v, 64, 48, fill)), mean, 'BGR');
+  assert.equal(tensor.length, reference.length);
+  let differing = 0;
+  for (let i = 0; i < tensor.length; i++) if (tensor[i] !== reference[i]) differing++;
+  assert.equal(differing, 0);
 });
