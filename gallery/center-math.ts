@@ -1,4 +1,4 @@
-// Pure vector math for class centers (no I/O): normalisation, cosine, incremental and exact center computation.
+// Pure vector math (no I/O), the one home of it in the project: dot, norm, normalisation, cosine, and the class centers built on them.
 //
 // A center is normalise(sum of L2-normalised face embeddings). Normalising each face first gives every photo
 // the same weight whatever its embedding norm, and normalising the sum makes an identity with 1 photo and one

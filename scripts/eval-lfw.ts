@@ -10,7 +10,7 @@ import { buildRuntime } from '../server/compose.ts';
 import { FaceApiDetector } from '../server/adapters/faceapi/detector.ts';
 import type { Point } from '../server/pipeline/geometry.ts';
 import type { Box } from '../server/pipeline/types.ts';
-import { dot } from '../server/pipeline/vectors.ts';
+import { dot } from '../gallery/center-math.ts';
 import { readPairs } from './lfw/protocol.ts';
 import { JsonlCache, detectionCacheKey } from './lfw/cache.ts';
 import { f32ToB64, b64ToF32 } from '../server/cli/codec.ts';

@@ -4,7 +4,7 @@ import { parseConfig } from '../server/config.ts';
 import { loadModel } from '../server/model/card.ts';
 import { OnnxEmbedder } from '../server/adapters/onnx-embedder.ts';
 import { buildRuntime, selfTestPhoto } from '../server/compose.ts';
-import { dot } from '../server/pipeline/vectors.ts';
+import { dot } from '../gallery/center-math.ts';
 import type { RgbImage } from '../server/pipeline/warp.ts';
 
 async function facesPerSecond(e: OnnxEmbedder, crops: RgbImage[], seconds = 3): Promise<number> {

@@ -1,7 +1,7 @@
 // Section 2: embedding faces/s at batch 1, 8, 32, irface's OnnxEmbedder vs face-api's descriptor, and share of GEMM peak.
 import { buildRuntime } from '../../server/compose.ts';
 import { FaceApiDetector } from '../../server/adapters/faceapi/detector.ts';
-import { cosine } from '../../server/pipeline/vectors.ts';
+import { cosine } from '../../gallery/center-math.ts';
 import type { RgbImage } from '../../server/pipeline/warp.ts';
 import { GEMM_N, numpyGemm, ortGemm, type GemmRun } from './gemm.ts';
 import { benchConfig, demoPhotos, lfwPhotos } from './inputs.ts';

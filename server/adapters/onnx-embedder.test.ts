@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { loadModel, type LoadedModel } from '../model/card.ts';
 import { OnnxEmbedder } from './onnx-embedder.ts';
 import type { RgbImage } from '../pipeline/warp.ts';
-import { cosine, norm } from '../pipeline/vectors.ts';
+import { cosine, l2Norm } from '../../gallery/center-math.ts';
 import { REFERENCE_FILE, SHIPPED_MODEL } from '../test-support.ts';
 
 interface Reference {
@@ -82,7 +82,7 @@ function assertMatchesReference(got: Float32Array[]) {
   got.forEach((e, i) => {
     const want = reference.cases[i].embedding;
     assert.equal(e.length, 128);
-    assert.ok(Math.abs(norm(e) - 1) < 1e-5, `seed ${reference.cases[i].seed}: |e| = ${norm(e)}`);
+    assert.ok(Math.abs(l2Norm(e) - 1) < 1e-5, `seed ${reference.cases[i].seed}: |e| = ${l2Norm(e)}`);
     const d = maxAbsDiff(e, want);
     const c = cosine(e, want);
     assert.ok(d < tol.max_abs_diff && d < 1e-4, `seed ${reference.cases[i].seed}: max |diff| ${d}`);

@@ -5,7 +5,7 @@ import type { RgbImage } from '../pipeline/warp.ts';
 import { toNchwBatch } from '../pipeline/preprocess.ts';
 import type { LoadedModel } from '../model/card.ts';
 import type { Device } from '../config.ts';
-import { l2normalize } from '../pipeline/vectors.ts';
+import { l2Normalize } from '../../gallery/center-math.ts';
 
 export interface OnnxEmbedderOptions {
   device: Device;
@@ -62,7 +62,7 @@ export class OnnxEmbedder implements Embedder {
       const emb = result[output.name].data;
       for (let i = 0; i < chunk.length; i++) {
         const v = emb.slice(i * this.dim, (i + 1) * this.dim);
-        out.push(this.model.card.output.l2_normalized ? v : l2normalize(v));
+        out.push(this.model.card.output.l2_normalized ? v : l2Normalize(v));
       }
     }
     return out;

@@ -5,7 +5,7 @@
 import type { FacePipeline } from './face-pipeline.ts';
 import type { Embedder } from '../pipeline/types.ts';
 import type { RgbImage } from '../pipeline/warp.ts';
-import { dot } from '../pipeline/vectors.ts';
+import { dot } from '../../gallery/center-math.ts';
 
 export interface HealthReport {
   ok: boolean;

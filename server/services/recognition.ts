@@ -4,7 +4,7 @@ import type { Gallery } from '../../gallery/gallery.ts';
 import type { Identity, NewFace } from '../../gallery/types.ts';
 import type { FacePipeline, EmbeddedFace } from './face-pipeline.ts';
 import { encodeJpeg } from '../adapters/sharp-decoder.ts';
-import { dot } from '../pipeline/vectors.ts';
+import { dot } from '../../gallery/center-math.ts';
 import type { NamedThreshold } from './verify.ts';
 
 export type MultiFacePolicy = 'reject' | 'largest';

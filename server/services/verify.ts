@@ -3,7 +3,7 @@ import { ApiError } from '../errors.ts';
 import type { FacePipeline, Face, AnalyzeOptions } from './face-pipeline.ts';
 import { roundBox } from './face-pipeline.ts';
 import type { Threshold } from '../model/card.ts';
-import { dot } from '../pipeline/vectors.ts';
+import { dot } from '../../gallery/center-math.ts';
 
 export interface VerifySide {
   box: Face['box'];
