@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .tfjs_weights import load_tfjs_weights
+from .tfjs_weights import load_tfjs_weights, state_from_tfjs
 
 # The one place the input convention lives; the model card copies these values.
 NORM_MEAN = (122.782, 117.001, 104.298)  # per RGB channel, pixel units 0..255
@@ -174,27 +174,14 @@ class DlibResNet(nn.Module):
     def from_faceapi(cls, model_dir: str | Path = FACEAPI_MODEL_DIR) -> "DlibResNet":
         """Build the net with face-api's pretrained weights; every tensor must map exactly once."""
         model = cls()
-        tensors = load_tfjs_weights(Path(model_dir) / FACEAPI_MANIFEST)
-        params = dict(model.named_parameters())
-        state = {}
-        for tf_name, array in tensors.items():
-            name = tfjs_to_torch_name(tf_name)
-            if name not in params:
-                raise KeyError(f"face-api tensor {tf_name} maps to {name}, which the port lacks")
-            if name in state:
-                raise KeyError(f"two face-api tensors map to {name}")
-            value = torch.from_numpy(array.copy())
+
+        def layout(tf_name: str, value: torch.Tensor) -> torch.Tensor:
             if tf_name.endswith("/filters"):
-                value = value.permute(3, 2, 0, 1)  # HWIO -> OIHW
-            elif tf_name == "fc":
-                value = value.t()  # (in, out) -> Linear's (out, in)
-            if tuple(value.shape) != tuple(params[name].shape):
-                raise ValueError(f"{tf_name}: shape {tuple(value.shape)} after layout change, "
-                                 f"expected {tuple(params[name].shape)} for {name}")
-            state[name] = value.contiguous()
-        missing = sorted(set(params) - set(state))
-        if missing:
-            raise KeyError(f"parameters not set by face-api's weights: {missing}")
+                return value.permute(3, 2, 0, 1)  # HWIO -> OIHW
+            return value.t() if tf_name == "fc" else value  # (in, out) -> Linear's (out, in)
+
+        state = state_from_tfjs(load_tfjs_weights(Path(model_dir) / FACEAPI_MANIFEST),
+                                dict(model.named_parameters()), tfjs_to_torch_name, layout)
         model.load_state_dict(state, strict=True)
         return model.eval()
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .ssd_mobilenet import FACEAPI_MODEL_DIR, resize_bilinear_tf, tf_same_pad
-from .tfjs_weights import load_tfjs_weights
+from .tfjs_weights import load_tfjs_weights, state_from_tfjs
 
 INPUT_SIZE = 112
 NUM_POINTS = 68
@@ -91,25 +91,16 @@ class Landmark68Net(nn.Module):
     def from_faceapi(cls, model_dir: str | Path = FACEAPI_MODEL_DIR) -> "Landmark68Net":
         """Build the net with face-api's weights; every manifest tensor sets exactly one parameter."""
         model = cls()
-        params = dict(model.named_parameters())
-        state = {}
-        for tf_name, array in load_tfjs_weights(Path(model_dir) / FACEAPI_MANIFEST).items():
-            name = tfjs_to_torch_name(tf_name)
-            if name not in params or name in state:
-                raise KeyError(f"face-api tensor {tf_name} maps to {name}: unknown or already set")
-            value = torch.from_numpy(array.copy())
+
+        def layout(tf_name: str, value: torch.Tensor) -> torch.Tensor:
             if tf_name.endswith("depthwise_filter"):
-                value = value.permute(2, 3, 0, 1)  # (3, 3, C, 1) -> (C, 1, 3, 3)
-            elif value.ndim == 4:
-                value = value.permute(3, 2, 0, 1)  # HWIO -> OIHW
-            elif tf_name == "fc/weights":
-                value = value.t()  # (in, out) -> Linear's (out, in)
-            if tuple(value.shape) != tuple(params[name].shape):
-                raise ValueError(f"{tf_name}: shape {tuple(value.shape)}, expected {tuple(params[name].shape)}")
-            state[name] = value.contiguous()
-        missing = sorted(set(params) - set(state))
-        if missing:
-            raise KeyError(f"parameters not set by face-api's weights: {missing}")
+                return value.permute(2, 3, 0, 1)  # (3, 3, C, 1) -> (C, 1, 3, 3)
+            if value.ndim == 4:
+                return value.permute(3, 2, 0, 1)  # HWIO -> OIHW
+            return value.t() if tf_name == "fc/weights" else value  # (in, out) -> Linear's (out, in)
+
+        state = state_from_tfjs(load_tfjs_weights(Path(model_dir) / FACEAPI_MANIFEST),
+                                dict(model.named_parameters()), tfjs_to_torch_name, layout)
         model.load_state_dict(state, strict=True)
         return model.eval()
 

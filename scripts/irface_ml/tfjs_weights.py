@@ -7,8 +7,12 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 # Bytes per element of the dtypes a manifest may store (after quantisation, if any).
 _STORED_DTYPES = {
@@ -77,3 +81,33 @@ def load_tfjs_weights(manifest_path: str | Path) -> "OrderedDict[str, np.ndarray
             raise ValueError(f"{manifest_path}: manifest describes {offset} bytes but the shards "
                              f"{group['paths']} hold {len(buf)}")
     return tensors
+
+
+def state_from_tfjs(tensors: "dict[str, np.ndarray]", params: "dict[str, object]",
+                    torch_name: "Callable[[str], str]",
+                    layout: "Callable[[str, torch.Tensor], torch.Tensor]") -> "dict[str, torch.Tensor]":
+    """A PyTorch state dict from tfjs tensors, each used for exactly one parameter.
+
+    tensors: tfjs name -> float32 array (load_tfjs_weights); params: the model's named_parameters();
+    torch_name maps a tfjs name to a parameter name; layout(tfjs name, tensor) turns TensorFlow's layout
+    into PyTorch's (e.g. HWIO -> OIHW, (in, out) -> (out, in)). Raises KeyError for a tensor that names no
+    parameter or one already set and for parameters left unset, ValueError when a shape does not fit.
+    """
+    import torch
+
+    state: dict[str, torch.Tensor] = {}
+    for tf_name, array in tensors.items():
+        name = torch_name(tf_name)
+        if name not in params:
+            raise KeyError(f"face-api tensor {tf_name} maps to {name}, which the port lacks")
+        if name in state:
+            raise KeyError(f"two face-api tensors map to {name}")
+        value = layout(tf_name, torch.from_numpy(array.copy()))
+        want = tuple(params[name].shape)
+        if tuple(value.shape) != want:
+            raise ValueError(f"{tf_name}: shape {tuple(value.shape)} after layout change, expected {want} for {name}")
+        state[name] = value.contiguous()
+    missing = sorted(set(params) - set(state))
+    if missing:
+        raise KeyError(f"parameters not set by face-api's weights: {missing}")
+    return state
