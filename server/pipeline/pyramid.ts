@@ -88,11 +88,7 @@ export function viewsTensor(pyramid: ImagePyramid, views: readonly Similarity[],
     const l = pyramidLevel(1 / similarityScale(toView));
     const composed = viewFromLevel(toView, l);
     const base = n * 3 * plane;
-    if (similarityScale(composed) < 0.5) { // cannot happen (the level leaves at most 2x), kept exact anyway
-      const px = warpSimilarity(pyramid.level(l), composed, width, height, fill).data;
-      for (let i = 0; i < plane; i++) for (let c = 0; c < 3; c++) out[base + c * plane + i] = px[i * 3 + order[c]] - mean[c];
-      return;
-    }
+    // pyramidLevel leaves at most a 2x shrink, where warpSimilarity takes one sample per pixel: warpPlanar's case.
     warpPlanar(pyramid.level(l), composed, width, height, fill, mean, order, out, base);
   });
   return out;
