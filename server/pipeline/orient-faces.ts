@@ -16,7 +16,10 @@ export interface OrientationSettings {
    * at least testSide).
    */
   refineSide: number;
+  /** The share of a test view's side that the face spans. */
   faceFraction: number;
+  /** The share of the refining view's side that the face spans (less context than the tests need, fewer pixels). */
+  refineFaceFraction: number;
   /** A view whose face reaches this logit settles the test; below it, the four quadrants are tried too. */
   confidentLogit: number;
   /**
@@ -29,10 +32,10 @@ export interface OrientationSettings {
 }
 
 /** Names this version of the rule in detector versions (evaluation caches key on them); bump it when the rule changes. */
-export const ORIENTATION_RULE = 5;
+export const ORIENTATION_RULE = 6;
 
 /** Measured choices (README, "Orientation"): the test views cost a fraction of a full pass per face. */
-export const ORIENTATION: OrientationSettings = { testSide: 96, refineSide: 224, faceFraction: 0.5, confidentLogit: 5, uprightLogit: 7.5, uprightToleranceDeg: 15 };
+export const ORIENTATION: OrientationSettings = { testSide: 96, refineSide: 224, faceFraction: 0.5, refineFaceFraction: 0.7, confidentLogit: 5, uprightLogit: 7.5, uprightToleranceDeg: 15 };
 
 /** Stage 2's hypotheses (degrees): any roll is within 45° of one of them. */
 const QUADRANTS = [0, 90, 180, -90];
@@ -56,7 +59,7 @@ export type OrientedFace = RawFace & { rollDeg: number };
 export async function orientFaces(faces: readonly RawFace[], run: ViewRunner, o: OrientationSettings = ORIENTATION): Promise<OrientedFace[]> {
   const frames = faces.map((f) => faceFrame(f.box));
   const rolls = faces.map((f) => rollDeg(f.points));
-  const view = (i: number, roll: number, side: number) => uprightView(frames[i].centre, frames[i].size, roll, side, o.faceFraction);
+  const view = (i: number, roll: number, side: number, fraction = o.faceFraction) => uprightView(frames[i].centre, frames[i].size, roll, side, fraction);
   const all = faces.map(() => [] as Trial[]);
   // Faces the photo itself shows upright beyond doubt need no view at all.
   const plain = faces.map((f, i) => Math.abs(rolls[i]) <= o.uprightToleranceDeg && f.logit >= o.uprightLogit);
@@ -83,7 +86,7 @@ export async function orientFaces(faces: readonly RawFace[], run: ViewRunner, o:
   if (again.length === 0) return out;
 
   const side = refineViewSide(Math.max(...again.map(({ i }) => frames[i].size)), o);
-  const views = again.map(({ i, roll }) => view(i, roll, side));
+  const views = again.map(({ i, roll }) => view(i, roll, side, o.refineFaceFraction));
   const found = await run(views, side);
   again.forEach(({ i, roll, best }, j) => {
     const c = centralFace(found[j], side);
@@ -96,11 +99,11 @@ export async function orientFaces(faces: readonly RawFace[], run: ViewRunner, o:
 }
 
 /**
- * The side (pixels) of the refining view for faces up to `faceSize` image pixels: the face spans faceFraction of
+ * The side (pixels) of the refining view for faces up to `faceSize` image pixels: the face spans refineFaceFraction of
  * the view at no more than its own resolution, rounded up to a multiple of 32, between testSide and refineSide.
  */
 export function refineViewSide(faceSize: number, o: OrientationSettings): number {
-  const native = Math.ceil(faceSize / o.faceFraction / 32) * 32;
+  const native = Math.ceil(faceSize / o.refineFaceFraction / 32) * 32;
   return Math.min(o.refineSide, Math.max(o.testSide, native));
 }
 

@@ -137,8 +137,10 @@ test('the quadrants skip rolls already tried: a sideways face with upright-looki
 });
 
 test('the refining view shows faces at no more than their own resolution, between the test side and the largest side', () => {
-  assert.equal(refineViewSide(80, ORIENTATION), 160);
-  assert.equal(refineViewSide(81, ORIENTATION), 192);
+  // The face spans 70% of the refining view: a 100 px face needs 143 px, a 120 px face 171 px (multiples of 32 above).
+  assert.equal(ORIENTATION.refineFaceFraction, 0.7);
+  assert.equal(refineViewSide(100, ORIENTATION), 160);
+  assert.equal(refineViewSide(120, ORIENTATION), 192);
   assert.equal(refineViewSide(30, ORIENTATION), ORIENTATION.testSide);
   assert.equal(refineViewSide(300, ORIENTATION), ORIENTATION.refineSide);
 });

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { applySimilarity, invertSimilarity } from './geometry.ts';
-import { halveImage, ImagePyramid, pyramidLevel, viewFromLevel, viewsTensor, warpFromPyramid } from './pyramid.ts';
+import { halveImage, ImagePyramid, pyramidLevel, quarterTurn, viewFromLevel, viewsTensor, warpFromPyramid } from './pyramid.ts';
+import { uprightView } from './orientation.ts';
 import { toBgrMinusMean } from './retinaface-math.ts';
 import { warpSimilarity, type RgbImage } from './warp.ts';
 
@@ -101,4 +102,39 @@ test('the views tensor is exactly the 8-bit views minus the mean, planar, in the
   let differing = 0;
   for (let i = 0; i < tensor.length; i++) if (tensor[i] !== reference[i]) differing++;
   assert.equal(differing, 0);
+});
+
+test('views a quarter, half and three-quarter turn apart are recognised, and only those', () => {
+  const v = uprightView({ x: 140, y: 90 }, 60, 17, 96, 0.5);
+  assert.equal(quarterTurn(v, uprightView({ x: 140, y: 90 }, 60, 17 + 180, 96, 0.5), 96, 96), 2);
+  assert.equal(quarterTurn(v, uprightView({ x: 140, y: 90 }, 60, 17 + 90, 96, 0.5), 96, 96), 3);
+  assert.equal(quarterTurn(v, uprightView({ x: 140, y: 90 }, 60, 17 - 90, 96, 0.5), 96, 96), 1);
+  assert.equal(quarterTurn(v, uprightView({ x: 140, y: 90 }, 60, 17 + 1, 96, 0.5), 96, 96), 0); // another roll
+  assert.equal(quarterTurn(v, uprightView({ x: 141, y: 90 }, 60, 17 + 180, 96, 0.5), 96, 96), 0); // another centre
+  assert.equal(quarterTurn(v, uprightView({ x: 140, y: 90 }, 61, 17 + 180, 96, 0.5), 96, 96), 0); // another scale
+  assert.equal(quarterTurn(v, v, 96, 96), 0); // the same view is not a turn
+});
+
+test('turned views of one face, copied in turned order, equal their own warps value for value', () => {
+  let seed = 11;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const img = { data: new Uint8Array(320 * 240 * 3).map(() => Math.floor(rnd() * 256)), width: 320, height: 240 };
+  const p = new ImagePyramid(img);
+  const fill: [number, number, number] = [123, 117, 104];
+  const mean: [number, number, number] = [104, 117, 123];
+  // The orientation rule's views: two faces (one near the border), each at its roll, the opposite and the quadrants.
+  const views = [[{ x: 150, y: 110 }, 70, 23], [{ x: 20, y: 200 }, 150, -61]].flatMap(([c, size, roll]) =>
+    [0, 180, 90, -90, 7].map((d) => uprightView(c as { x: number; y: number }, size as number, (roll as number) + d, 96, 0.5)));
+  const same = (list: typeof views, w: number, h: number) => {
+    const tensor = viewsTensor(p, list, w, h, fill, mean, [2, 1, 0]);
+    const reference = toBgrMinusMean(list.map((v) => warpFromPyramid(p, v, w, h, fill)), mean, 'BGR');
+    let differing = 0;
+    for (let i = 0; i < tensor.length; i++) if (tensor[i] !== reference[i]) differing++;
+    return differing;
+  };
+  assert.equal(same(views, 96, 96), 0);
+  // On a 64 x 48 canvas only the half turn maps the grid onto itself.
+  const v = { a: 0.4, b: 0.3, tx: -20, ty: 15 };
+  assert.equal(quarterTurn(v, { a: -0.4, b: -0.3, tx: 64 + 20, ty: 48 - 15 }, 64, 48), 2);
+  assert.equal(same([v, { a: -0.4, b: -0.3, tx: 64 + 20, ty: 48 - 15 }, { a: 0.3, b: -0.4, tx: 5, ty: 5 }], 64, 48), 0);
 });
