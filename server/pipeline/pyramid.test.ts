@@ -5,7 +5,7 @@ import { applySimilarity, invertSimilarity } from './geometry.ts';
 import { halveImage, ImagePyramid, pyramidLevel, quarterTurn, viewFromLevel, viewsTensor, warpFromPyramid } from './pyramid.ts';
 import { uprightView } from './orientation.ts';
 import { toBgrMinusMean } from './retinaface-math.ts';
-import { warpSimilarity, type RgbImage } from './warp.ts';
+import { roundNonNegative, warpSimilarity, type RgbImage } from './warp.ts';
 
 const grey = (w: number, h: number, f: (x: number, y: number) => number): RgbImage => {
   const data = new Uint8Array(w * h * 3);
@@ -137,4 +137,26 @@ test('turned views of one face, copied in turned order, equal their own warps va
   const v = { a: 0.4, b: 0.3, tx: -20, ty: 15 };
   assert.equal(quarterTurn(v, { a: -0.4, b: -0.3, tx: 64 + 20, ty: 48 - 15 }, 64, 48), 2);
   assert.equal(same([v, { a: -0.4, b: -0.3, tx: 64 + 20, ty: 48 - 15 }, { a: 0.3, b: -0.4, tx: 5, ty: 5 }], 64, 48), 0);
+});
+
+test('roundNonNegative equals Math.round on every double near each half-integer of the 8-bit range, and on random values', () => {
+  const f = new Float64Array(1), bits = new BigInt64Array(f.buffer);
+  let compared = 0;
+  for (let k = 0; k < 256; k++) {
+    f[0] = k + 0.5;
+    const base = bits[0];
+    for (let d = -40n; d <= 40n; d++) { // the 40 doubles either side of k + 0.5, where r + 0.5 may round
+      bits[0] = base + d;
+      if (f[0] < 0) continue;
+      assert.equal(roundNonNegative(f[0]), Math.round(f[0]), `r = ${f[0]}`);
+      compared++;
+    }
+  }
+  assert.equal(roundNonNegative(0.49999999999999994), 0); // r + 0.5 rounds up to 1 here
+  let seed = 5;
+  for (let i = 0; i < 100_000; i++) {
+    const r = ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 256;
+    assert.equal(roundNonNegative(r), Math.round(r));
+  }
+  assert.ok(compared > 20_000);
 });

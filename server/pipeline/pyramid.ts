@@ -3,7 +3,7 @@
 // the view shrinks by at most 2x costs a fraction of supersampling the full-resolution image.
 import type { Similarity } from './geometry.ts';
 import { invertSimilarity, similarityScale } from './geometry.ts';
-import { warpSimilarity, type RgbImage } from './warp.ts';
+import { roundNonNegative, warpSimilarity, type RgbImage } from './warp.ts';
 
 /**
  * The image at half the resolution: each pixel is the mean of a 2x2 block (rounded); an odd last row or
@@ -146,14 +146,13 @@ export function quarterTurn(earlier: Similarity, view: Similarity, width: number
  */
 function copyTurned(grid: Float32Array, out: Float32Array, to: number, width: number, height: number, k: number): void {
   const W = width + 1, gridPlane = W * (height + 1), plane = width * height;
+  // The grid index of pixel (u, v) is start + u·du + v·dv.
+  const [start, du, dv] = k === 0 ? [0, 1, W] : k === 1 ? [width * W, -W, 1] : k === 2 ? [height * W + width, -1, -W] : [height, W, -1];
   for (let c = 0; c < 3; c++) {
-    const src = c * gridPlane;
     let i = to + c * plane;
     for (let v = 0; v < height; v++) {
-      for (let u = 0; u < width; u++, i++) {
-        const s = k === 0 ? v * W + u : k === 2 ? (height - v) * W + (width - u) : k === 1 ? (width - u) * W + v : u * W + (height - v);
-        out[i] = grid[src + s];
-      }
+      let s = c * gridPlane + start + v * dv;
+      for (let u = 0; u < width; u++, i++, s += du) out[i] = grid[s];
     }
   }
 }
@@ -206,9 +205,9 @@ function warpPlanar(src: RgbImage, toView: Similarity, width: number, height: nu
           }
         }
       }
-      out[pr + i] = Math.round(r) - mr;
-      out[pg + i] = Math.round(g) - mg;
-      out[pb + i] = Math.round(bl) - mb;
+      out[pr + i] = roundNonNegative(r) - mr;
+      out[pg + i] = roundNonNegative(g) - mg;
+      out[pb + i] = roundNonNegative(bl) - mb;
     }
   }
 }

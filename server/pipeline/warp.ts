@@ -16,6 +16,16 @@ export function assertRgb(image: RgbImage): void {
   }
 }
 
+/**
+ * Math.round for 0 <= r < 2^31 (sample values are), without Math.round's slow path: several times faster in the
+ * warps' inner loops and equal for every such double, halves rounding up (tested against Math.round). The
+ * comparison with n − 0.5 (exact) undoes the one case where r + 0.5 itself rounds up (r just below 0.5).
+ */
+export function roundNonNegative(r: number): number {
+  const n = (r + 0.5) | 0;
+  return r < n - 0.5 ? n - 1 : n;
+}
+
 /** Black: what outside the image reads as in aligned crops, like dlib's chips. */
 const BLACK: readonly [number, number, number] = [0, 0, 0];
 
@@ -72,9 +82,9 @@ export function warpSimilarity(src: RgbImage, toCrop: Similarity, width: number,
         }
       }
       const o = (v * width + u) * 3;
-      out[o] = Math.round(r / n);
-      out[o + 1] = Math.round(g / n);
-      out[o + 2] = Math.round(b / n);
+      out[o] = roundNonNegative(r / n);
+      out[o + 1] = roundNonNegative(g / n);
+      out[o + 2] = roundNonNegative(b / n);
     }
   }
   return { data: out, width, height };
