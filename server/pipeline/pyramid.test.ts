@@ -13,6 +13,11 @@ const grey = (w: number, h: number, f: (x: number, y: number) => number): RgbIma
   return { data, width: w, height: h };
 };
 
+/** A seeded uniform [0, 1) generator (linear congruential), so the random tests are reproducible. */
+const uniform = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+/** A w x h RGB image of uniform random bytes drawn from `rnd`. */
+const noise = (rnd: () => number, w: number, h: number): RgbImage => ({ data: new Uint8Array(w * h * 3).map(() => Math.floor(rnd() * 256)), width: w, height: h });
+
 test('halving averages 2x2 blocks (rounded) and repeats an odd last row and column', () => {
   // 3x3 values: rows [0 4 8], [2 6 10], [100 100 100].
   const img = grey(3, 3, (x, y) => (y === 2 ? 100 : 4 * x + 2 * y));
@@ -85,9 +90,8 @@ test('level 0 (a view that does not shrink by more than 2x) is exactly warpSimil
 });
 
 test('the views tensor is exactly the 8-bit views minus the mean, planar, in the asked channel order', () => {
-  let seed = 7;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
-  const img = { data: new Uint8Array(300 * 200 * 3).map(() => Math.floor(rnd() * 256)), width: 300, height: 200 };
+  const rnd = uniform(7);
+  const img = noise(rnd, 300, 200);
   const p = new ImagePyramid(img);
   const fill: [number, number, number] = [123, 117, 104];
   const mean: [number, number, number] = [104, 117, 123];
@@ -116,9 +120,7 @@ test('views a quarter, half and three-quarter turn apart are recognised, and onl
 });
 
 test('turned views of one face, copied in turned order, equal their own warps value for value', () => {
-  let seed = 11;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
-  const img = { data: new Uint8Array(320 * 240 * 3).map(() => Math.floor(rnd() * 256)), width: 320, height: 240 };
+  const img = noise(uniform(11), 320, 240);
   const p = new ImagePyramid(img);
   const fill: [number, number, number] = [123, 117, 104];
   const mean: [number, number, number] = [104, 117, 123];
@@ -153,9 +155,9 @@ test('roundNonNegative equals Math.round on every double near each half-integer 
     }
   }
   assert.equal(roundNonNegative(0.49999999999999994), 0); // r + 0.5 rounds up to 1 here
-  let seed = 5;
+  const rnd = uniform(5);
   for (let i = 0; i < 100_000; i++) {
-    const r = ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 256;
+    const r = rnd() * 256;
     assert.equal(roundNonNegative(r), Math.round(r));
   }
   assert.ok(compared > 20_000);

@@ -110,7 +110,7 @@ export function viewsTensor(pyramid: ImagePyramid, views: readonly Similarity[],
     if (from[n].m !== n) return; // filled from its source below
     const l = pyramidLevel(1 / similarityScale(toView));
     const level = pyramid.level(l), composed = viewFromLevel(toView, l);
-    const turned = from.filter((f, j) => f.m === n && j !== n).length > 0;
+    const turned = from.some((f, j) => f.m === n && j !== n);
     // pyramidLevel leaves at most a 2x shrink, where warpSimilarity takes one sample per pixel: warpPlanar's case.
     if (!turned) return warpPlanar(level, composed, width, height, fill, mean, order, out, n * 3 * plane);
     const grid = new Float32Array(3 * W * H);
@@ -166,13 +166,9 @@ function warpPlanar(src: RgbImage, toView: Similarity, width: number, height: nu
   const f0 = fill[0], f1 = fill[1], f2 = fill[2];
   // Output plane of each RGB channel and the mean subtracted there.
   const plane = width * height;
-  let pr = 0, pg = 0, pb = 0, mr = 0, mg = 0, mb = 0;
-  for (let c = 0; c < 3; c++) {
-    const at = base + c * plane;
-    if (order[c] === 0) { pr = at; mr = mean[c]; }
-    else if (order[c] === 1) { pg = at; mg = mean[c]; }
-    else { pb = at; mb = mean[c]; }
-  }
+  const at = [0, 0, 0], m = [0, 0, 0];
+  for (let c = 0; c < 3; c++) { at[order[c]] = base + c * plane; m[order[c]] = mean[c]; }
+  const [pr, pg, pb] = at, [mr, mg, mb] = m;
   let i = 0;
   for (let v = 0; v < height; v++) {
     const bv = b * v, av = a * v; // the same products warpSimilarity forms per pixel, once per row
