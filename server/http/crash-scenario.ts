@@ -35,18 +35,27 @@ after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-/** One-face photos per person: LFW when present, else resized copies of face-api's demo photos (distinct bytes). */
+/**
+ * Face regions (left, top, side; pixels) of four different people in face-api's demo sample5.jpg (1920x1398),
+ * each a square about twice the face found there by RetinaFace. The demo photos are group photos of one cast, so
+ * whole photos would share people; one person per region keeps the identities distinct.
+ */
+const DEMO5_PEOPLE = [[250, 800, 450], [1290, 310, 440], [980, 100, 440], [470, 320, 440]] as const;
+
+/** One-face photos per person: LFW when present, else resized crops of four people of a demo photo (distinct bytes). */
 async function people(): Promise<{ name: string; photos: Buffer[] }[]> {
   if (!LFW_MISSING) {
     return ['George_W_Bush', 'Colin_Powell', 'Tony_Blair', 'Donald_Rumsfeld'].map((name) => ({
       name, photos: Array.from({ length: PHOTOS_PER_PERSON }, (_, i) => readFileSync(lfwPhoto(name, i + 1))),
     }));
   }
-  return Promise.all([2, 3, 4, 5].map(async (n) => {
-    const src = readFileSync(demoPhoto(n));
+  const src = readFileSync(demoPhoto(5));
+  return Promise.all(DEMO5_PEOPLE.map(async ([left, top, side], n) => {
     const photos = [];
-    for (let i = 0; i < PHOTOS_PER_PERSON; i++) photos.push(await sharp(src).resize(500 + 6 * i).jpeg({ quality: 90 }).toBuffer());
-    return { name: `demo-${n}`, photos };
+    for (let i = 0; i < PHOTOS_PER_PERSON; i++) {
+      photos.push(await sharp(src).extract({ left, top, width: side, height: side }).resize(300 + 6 * i).jpeg({ quality: 90 }).toBuffer());
+    }
+    return { name: `demo5-person${n + 1}`, photos };
   }));
 }
 
