@@ -91,11 +91,16 @@ def trained_epochs(out: Path) -> int:
     return int(rows[-1].split(",")[0]) if rows else 0
 
 
-def git_commit() -> str:
-    """HEAD's commit of the repo, with "+dirty" when tracked files differ from it ("unknown" outside git)."""
+def git_commit(ignore: tuple[str, ...] = ()) -> str:
+    """HEAD's commit of the repo, with "+dirty" when tracked files differ from it ("unknown" outside git).
+    `ignore`: glob patterns relative to the repo root (e.g. the model files a call is about to replace) left out
+    of the dirty check; patterns outside the repo are dropped."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    inside = [g for g in ignore if not Path(g).is_absolute() and not g.startswith("..")]
+    specs = ["--", ".", *(f":(exclude,glob){g}" for g in inside)] if inside else []
     try:
-        return git("rev-parse", "HEAD") + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+        return git("rev-parse", "HEAD") + ("+dirty" if git("status", "--porcelain", "--untracked-files=no", *specs)
+                                           else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

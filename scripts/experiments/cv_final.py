@@ -4,7 +4,9 @@ identity of the row's data_dir (no one held out) into <runs>/final-<row>-s<seed>
 checkpoints each epoch), exports it with scripts/export_onnx.py to <models>/<id>.onnx + card, then adds
 to the card what export_onnx.py cannot know: provenance.training (recipe row and config, data, seed, git
 commit, commands), evaluation.cross_validation (the row's person-fold results, both halves) and
-similarity.thresholds calibrated on those cross-validation runs. A card already made by this run means
+similarity.thresholds calibrated on those cross-validation runs; the row's other finished seeds are listed
+beside it (evaluation.cross_validation.other_seeds). git_commit is HEAD when the exporting call started, dirty only for
+changes outside the files it writes. A card already made by this run means
 the work is done; a card of the same name made by anything else is never overwritten."""
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import numpy as np
 
 from cv_common import (DRIVER_KEYS, HALVES, PY, ROOT, Layout, git_commit, row_config, run_name, sh,
                        train_config_files, trained_epochs)
-from cv_results import load
+from cv_results import load, rows_seeds
 from irface_ml.model_card import check_card, sha256_file, write_json
 
 CV_NOTE = ("Cross-validated on unseen people: two models of this recipe and seed, each trained on half of LFW's "
@@ -45,6 +47,7 @@ def cv_summary(lay: Layout, row: str, seed: int) -> dict:
             "fold_accuracies": v["fold_accuracies"], "thresholds": v["thresholds"],
             "api_view_accuracy": v["api_view"]["accuracy"], "tar_at_far_1e3": t3["tar"],
             "threshold_far_1e3": t3["threshold"], "different_pairs": t3["n_negatives"], "auc": v["auc"],
+            "crops": r.get("data"), "crops_detector": (r.get("alignment") or {}).get("detector"),
             "commands": r.get("commands", [])}
         folds.update(zip(v["fold_ids"], v["fold_accuracies"]))
         api += v["api_view"]["fold_accuracies"]
@@ -53,6 +56,22 @@ def cv_summary(lay: Layout, row: str, seed: int) -> dict:
             "accuracy_std": float(acc.std(ddof=1)), "fold_accuracies": acc.tolist(),
             "api_view_accuracy_mean": float(np.mean(api)), "halves": halves,
             "command": f"python scripts/experiments/run_cv.py run --rows {row} --halves 1,2 --seeds {seed}"}
+
+
+def other_seeds(lay: Layout, row: str, seed: int) -> list[dict]:
+    """The row's cross-validation at every other seed with both halves finished, one compact dict each
+    (10-fold accuracy mean and std, API view, TAR at FAR 1e-3 per half, all fractions): a recipe's seed-to-seed
+    spread belongs on the card of the model trained at one of them."""
+    seeds = sorted(s for r, s in rows_seeds(lay) if r == row and s != seed
+                   and all(load(lay, run_name(row, h, s)) is not None for h in HALVES))
+    out = []
+    for s in seeds:
+        cv = cv_summary(lay, row, s)
+        out.append({"seed": s, "folds": cv["folds"], "accuracy_mean": cv["accuracy_mean"],
+                    "accuracy_std": cv["accuracy_std"], "api_view_accuracy_mean": cv["api_view_accuracy_mean"],
+                    "tar_at_far_1e3": [h["tar_at_far_1e3"] for h in cv["halves"].values()],
+                    "command": cv["command"]})
+    return out
 
 
 def cv_thresholds(cv: dict) -> dict:
@@ -104,6 +123,8 @@ def final(lay: Layout, row: str, seed: int, name: str) -> Path:
         if not ours:  # an interrupted call's own export is redone; anything else is someone's model
             raise SystemExit(f"{card_path} exists and was not made by {out.name}; choose another --name")
     cv = cv_summary(lay, row, seed)  # before hours of training: without it the card has no threshold
+    cv["other_seeds"] = other_seeds(lay, row, seed)
+    commit = git_commit(ignore=(f"{lay.models}/{name}.*",))  # the model files this call (re)writes aside
     (ROOT / out).mkdir(parents=True, exist_ok=True)
     log = ROOT / out / "commands.json"  # every command of every call, since a resumed run spans several
     commands = json.loads(log.read_text()) if log.exists() else []
@@ -127,7 +148,7 @@ def final(lay: Layout, row: str, seed: int, name: str) -> Path:
     training = {
         "run": out.name, "recipe": {"row": row, "files": [str(lay.exp / "base.json"), str(lay.exp / f"{row}.json")],
                                     "config": config},
-        "seed": seed, "git_commit": git_commit(), "commands": commands, "epochs": ckpt["epoch"] + 1,
+        "seed": seed, "git_commit": commit, "commands": commands, "epochs": ckpt["epoch"] + 1,
         "data": {"crops_dir": str(data), "people": len(ckpt["classes"]), "crops": int(sum(ckpt["class_counts"])),
                  "held_out": "no one: every identity with a crop in crops_dir was trained on",
                  "front_end": json.loads(alignment.read_text()) if alignment.exists() else None}}

@@ -35,7 +35,8 @@ def test_final_trains_everyone_exports_and_calibrates_the_card_from_cv(tmp_path)
         run_cv.main(final)
     assert not (tmp_path / "runs" / "final-ir_am-s0").exists()
 
-    assert run_cv.main(["run", "--rows", "ir_am", "--halves", "1,2"] + layout) == 0
+    assert run_cv.main(["run", "--rows", "ir_am", "--halves", "1,2", "--seeds", "0,1"] + layout) == 0
+    assert run_cv.main(["run", "--rows", "ir_am", "--halves", "1", "--seeds", "2"] + layout) == 0  # one half only
     assert run_cv.main(final) == 0
     out, card_path = tmp_path / "runs" / "final-ir_am-s0", tmp_path / "models" / "tiny.json"
     ckpt = torch.load(out / "ckpt.pt", weights_only=True)
@@ -55,6 +56,12 @@ def test_final_trains_everyone_exports_and_calibrates_the_card_from_cv(tmp_path)
     cv = card["evaluation"]["cross_validation"]
     assert cv["folds"] == 10 and "has seen every person" in cv["note"]
     assert cv["fold_accuracies"] == halves[1]["fold_accuracies"] + halves[0]["fold_accuracies"]  # folds 1-10
+    assert cv["halves"]["half_1"]["crops"] == str(lay.data)
+    seed1 = [json.loads((tmp_path / "results" / f"ir_am-h{h}-s1.json").read_text())["verification"] for h in (1, 2)]
+    [other] = cv["other_seeds"]  # seed 1, not seed 0 (the card's own) nor seed 2 (half 2 missing)
+    assert other["seed"] == 1 and other["folds"] == 10
+    assert other["accuracy_mean"] == pytest.approx(np.mean(seed1[0]["fold_accuracies"] + seed1[1]["fold_accuracies"]))
+    assert other["tar_at_far_1e3"] == [h["tar_at_far"][0]["tar"] for h in seed1]
     thresholds = card["similarity"]["thresholds"]
     expected = np.mean(halves[0]["thresholds"] + halves[1]["thresholds"])
     assert thresholds["default"]["value"] == pytest.approx(expected, abs=1e-5)
