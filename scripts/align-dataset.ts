@@ -65,8 +65,8 @@ async function main() {
     written++;
   });
   writeFileSync(join(output, 'ALIGNMENT.json'), JSON.stringify({
-    detector: detector.version, model: model.card.id, alignment: model.card.alignment, policy: opts.policy, source: input,
-    images: jobs.length, crops: written, no_face: skipped,
+    detector: detector.version, model: model.card.id, alignment: model.card.alignment, policy: opts.policy,
+    source: input, images: jobs.length, crops: written, no_face: skipped,
   }, null, 2) + '\n');
   console.error(`aligned ${written} of ${jobs.length} images (${skipped} without a usable face) into ${output}`);
   await rt.close();

@@ -5,9 +5,9 @@ checkpoints each epoch), exports it with scripts/export_onnx.py to <models>/<id>
 to the card what export_onnx.py cannot know: provenance.training (recipe row and config, data, seed, git
 commit, commands), evaluation.cross_validation (the row's person-fold results, both halves) and
 similarity.thresholds calibrated on those cross-validation runs; the row's other finished seeds are listed
-beside it (evaluation.cross_validation.other_seeds). git_commit is HEAD when the exporting call started, dirty only for
-changes outside the files it writes. A card already made by this run means
-the work is done; a card of the same name made by anything else is never overwritten."""
+beside it (evaluation.cross_validation.other_seeds). git_commit is HEAD when the call started, dirty only
+for changes outside the model files it writes. A card already made by this run means the work is done; a
+card of the same name made by anything else is never overwritten."""
 from __future__ import annotations
 
 import copy
